@@ -86,38 +86,34 @@ class AlgebraicType:
 class PrimitiveType(AlgebraicType):
     """Bool, integers, floats and String."""
 
-    __slots__ = ("_kind", "_size")
+    __slots__ = ("_size", "kind")
     _ALL: ClassVar[dict[str, PrimitiveType]] = {}
 
     def __init__(self, kind: str, size: int | None) -> None:
-        self._kind = kind
+        self.kind = kind
         self._size = size
-
-    @property  # type: ignore[override]
-    def kind(self) -> str:
-        return self._kind
 
     @property
     def static_size(self) -> int | None:
         return self._size
 
     def to_json(self) -> Any:
-        return {self._kind: []}
+        return {self.kind: []}
 
     def describe(self) -> str:
-        return self._kind.lower()
+        return self.kind.lower()
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PrimitiveType) and other._kind == self._kind
+        return isinstance(other, PrimitiveType) and other.kind == self.kind
 
     def __hash__(self) -> int:
-        return hash(("prim", self._kind))
+        return hash(("prim", self.kind))
 
     def __repr__(self) -> str:
-        return self._kind
+        return self.kind
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_primitive, (self._kind,))
+        return (_primitive, (self.kind,))
 
 
 def _primitive(kind: str) -> PrimitiveType:
@@ -288,7 +284,9 @@ class ProductType(AlgebraicType):
                     "uuid": "Uuid"}[self._special]  # fmt: skip
         if self.name:
             return self.name
-        return "(" + ", ".join(f"{e.name}: {e.algebraic_type.describe()}" for e in self.elements) + ")"
+        return (
+            "(" + ", ".join(f"{e.name}: {e.algebraic_type.describe()}" for e in self.elements) + ")"
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ProductType) and other.elements == self.elements
@@ -554,7 +552,9 @@ def _type_from_json(obj: Any, ts: Typespace | None, where: str) -> AlgebraicType
             if not isinstance(e, dict) or "algebraic_type" not in e:
                 raise SchemaError(f"{where}: product element {i} needs 'algebraic_type'")
             name = _opt_name(e.get("name"), f"{where}.elements[{i}]")
-            elems.append(ProductElement(name, _type_from_json(e["algebraic_type"], ts, f"{where}.{name}")))
+            elems.append(
+                ProductElement(name, _type_from_json(e["algebraic_type"], ts, f"{where}.{name}"))
+            )
         return ProductType(elems)
     if key == "Sum":
         items = body.get("variants") if isinstance(body, dict) else None
