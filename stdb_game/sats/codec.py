@@ -380,8 +380,9 @@ class _Compiler:
         f = self.flat(t)
         if f is not None:
             vs = [f"{var}_{i}" for i in range(f.nslots)]
-            s = self.const("S", struct.Struct("<" + f.fmt).unpack_from)
-            body.append(f"{', '.join(vs)}, = {s}(b, o); o += {f.size}")
+            if f.nslots:  # a run of only empty products reads nothing
+                s = self.const("S", struct.Struct("<" + f.fmt).unpack_from)
+                body.append(f"{', '.join(vs)}, = {s}(b, o); o += {f.size}")
             body.append(f"{var} = {f.build(vs)}")
             return
         d = self.decoder(t)
@@ -409,8 +410,9 @@ class _Compiler:
             size = sum(p.size for p, _ in run)
             nvars = sum(p.nslots for p, _ in run)
             vs = [f"a{slot + i}" for i in range(nvars)]
-            s = self.const("S", struct.Struct("<" + fmt).unpack_from)
-            body.append(f"{', '.join(vs)}, = {s}(b, o); o += {size}")
+            if nvars:  # a run of only empty products reads nothing
+                s = self.const("S", struct.Struct("<" + fmt).unpack_from)
+                body.append(f"{', '.join(vs)}, = {s}(b, o); o += {size}")
             i = 0
             for p, idx in run:
                 exprs[idx] = p.build(vs[i : i + p.nslots])
@@ -444,7 +446,13 @@ class _Compiler:
             body.append("if t == 1: return None, o")
             body.append("if t != 0: raise _Fail('option tag is not 0 or 1')")
             self._inline_value(inner, "v", body)
-            body.append("return (_Some(v) if v is None else v), o" if nullable else "return v, o")
+            # Wrap a present inner None *and* a present inner Some, so Some(Some(None)) stays
+            # distinct from Some(None) in Option<Option<Option<T>>>.
+            body.append(
+                "return (_Some(v) if v is None or type(v) is _Some else v), o"
+                if nullable
+                else "return v, o"
+            )
             return
         if sp == "schedule_at":
             body.append("if t > 1: raise _Fail('ScheduleAt tag is not 0 or 1')")
@@ -908,6 +916,10 @@ def _checked_walk(ty: AlgebraicType, b: bytes, o: int, path: str) -> int:
                 f"array count {count} needs at least {count * ms} bytes, {n - o} left",
                 type_name=path,
                 offset=o - 4,
+            )
+        if not ms and count > 1 << 20:  # same bound as the fast path; else a 4e9-step loop
+            raise DecodeError(
+                f"array count {count} of empty values is too long", type_name=path, offset=o - 4
             )
         for i in range(count):
             o = _checked_walk(elem, b, o, f"{path}[{i}]")
