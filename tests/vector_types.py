@@ -113,9 +113,7 @@ def type_from_vector(obj: Any, *, _name: str | None = None) -> AlgebraicType:
     if key == "option":
         return t.option(type_from_vector(body))
     if key == "product":
-        return t.ProductType(
-            [(f["name"], type_from_vector(f["type"])) for f in body], name=_name
-        )
+        return t.ProductType([(f["name"], type_from_vector(f["type"])) for f in body], name=_name)
     if key == "sum":
         return t.SumType([(v["name"], type_from_vector(v["type"])) for v in body], name=_name)
     if key == "ref":
@@ -251,7 +249,9 @@ def assert_same(ty: AlgebraicType, expected: Any, actual: Any, path: str = "valu
                 raise AssertionError(f"{path}: no field {e.name!r} in {actual!r}") from None
             assert_same(e.algebraic_type, expected[i], got, f"{path}.{e.name}")
         if isinstance(actual, tuple):
-            assert len(actual) == len(t_.elements), f"{path}: {len(actual)} fields, not {len(t_.elements)}"
+            assert len(actual) == len(t_.elements), (
+                f"{path}: {len(actual)} fields, not {len(t_.elements)}"
+            )
         return
     if isinstance(t_, ArrayType) and not t_.is_bytes:
         assert isinstance(actual, (list, tuple)), f"{path}: expected a list, got {actual!r}"
@@ -275,7 +275,9 @@ def assert_same(ty: AlgebraicType, expected: Any, actual: Any, path: str = "valu
         tag = getattr(actual, "tag", None)
         assert tag == expected.tag, f"{path}: expected variant {expected.name}, got {actual!r}"
         var = t_.variants[expected.tag]
-        assert_same(var.algebraic_type, expected.value, getattr(actual, "value", ()), f"{path}.{var.name}")
+        assert_same(
+            var.algebraic_type, expected.value, getattr(actual, "value", ()), f"{path}.{var.name}"
+        )
         return
     assert same_value(expected, actual), f"{path}: expected {expected!r}, got {actual!r}"
 
