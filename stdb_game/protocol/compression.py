@@ -1,0 +1,133 @@
+"""The compression schemes a server may apply to binary frames and to inner query updates.
+
+Gzip comes from the standard library; Brotli needs the optional ``brotli`` package and is
+imported only when a Brotli payload actually shows up (``pip install stdb-game[brotli]``).
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import zlib
+from types import ModuleType
+
+from ..errors import ProtocolError
+
+__all__ = [
+    "BROTLI_INSTALL_HINT",
+    "COMPRESSION_THRESHOLD",
+    "Compression",
+    "brotli_available",
+    "compress",
+    "decompress",
+]
+
+#: Servers compress a payload only when its BSATN is longer than this many bytes.
+COMPRESSION_THRESHOLD = 1024
+
+BROTLI_INSTALL_HINT = "pip install stdb-game[brotli]"
+
+#: Brotli settings the real server uses (quality 1, window 22).
+_BROTLI_QUALITY = 1
+_BROTLI_WINDOW = 22
+_GZIP_LEVEL = 1  # the server's "fast" gzip level
+
+
+class Compression(enum.Enum):
+    """A compression scheme; the value is its spelling in the ``compression`` query parameter."""
+
+    NONE = "None"
+    BROTLI = "Brotli"
+    GZIP = "Gzip"
+
+    @property
+    def tag(self) -> int:
+        """The byte that marks it on the wire (frame prefix and inner query-update tag)."""
+        return _TAG_OF[self]
+
+    @property
+    def query_value(self) -> str:
+        """The case-sensitive ``compression=`` query-parameter value."""
+        return self.value
+
+    @classmethod
+    def from_tag(cls, tag: int) -> Compression:
+        """The scheme marked by a wire byte; ValueError for an unknown byte."""
+        try:
+            return _BY_TAG[tag]
+        except (IndexError, TypeError):
+            raise ValueError(f"unknown compression tag {tag!r}") from None
+
+
+_TAG_OF = {Compression.NONE: 0, Compression.BROTLI: 1, Compression.GZIP: 2}
+_BY_TAG = (Compression.NONE, Compression.BROTLI, Compression.GZIP)
+
+_brotli_module: ModuleType | None = None
+
+
+def _brotli(what: str) -> ModuleType:
+    """Import brotli on first use, so the SDK works without it when Brotli is never seen."""
+    global _brotli_module
+    if _brotli_module is None:
+        try:
+            import brotli
+        except ImportError as exc:
+            raise ProtocolError(
+                "got Brotli-compressed data but the 'brotli' package is not installed: "
+                f"{BROTLI_INSTALL_HINT} (or connect with compression=Gzip or None)",
+                what=what,
+                cause=exc,
+            ) from exc
+        _brotli_module = brotli
+    return _brotli_module
+
+
+def brotli_available() -> bool:
+    """Whether Brotli payloads can be handled here (the optional package is importable)."""
+    try:
+        _brotli("brotli check")
+    except ProtocolError:
+        return False
+    return True
+
+
+def decompress(data: bytes, compression: Compression, what: str) -> bytes:
+    """Undo ``compression``; corrupt, truncated or over-long streams raise ProtocolError."""
+    if compression is Compression.NONE:
+        return data
+    if compression is Compression.GZIP:
+        return _gunzip(data, what)
+    brotli = _brotli(what)
+    try:
+        out: bytes = brotli.decompress(data)
+    except brotli.error as exc:
+        raise ProtocolError(f"corrupt Brotli data ({exc})", what=what, cause=exc) from None
+    return out
+
+
+def _gunzip(data: bytes, what: str) -> bytes:
+    # A decompress object, unlike zlib.decompress, lets us refuse bytes after the stream
+    # instead of dropping them without a word.
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data)
+    except zlib.error as exc:
+        raise ProtocolError(f"corrupt gzip data ({exc})", what=what, cause=exc) from None
+    if not inflater.eof:
+        raise ProtocolError("truncated gzip data (stream has no end marker)", what=what)
+    if inflater.unused_data:
+        raise ProtocolError(
+            f"{len(inflater.unused_data)} unexpected byte(s) after the gzip stream", what=what
+        )
+    return out
+
+
+def compress(data: bytes, compression: Compression) -> bytes:
+    """Compress with the settings the real server uses (Brotli quality 1, gzip fast)."""
+    if compression is Compression.NONE:
+        return data
+    if compression is Compression.GZIP:
+        return gzip.compress(data, compresslevel=_GZIP_LEVEL, mtime=0)
+    brotli = _brotli("compressing")
+    packed: bytes = brotli.compress(data, quality=_BROTLI_QUALITY, lgwin=_BROTLI_WINDOW)
+    return packed
