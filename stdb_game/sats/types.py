@@ -327,6 +327,9 @@ class SumVariant:
         return f"{self.name}({self.algebraic_type!r})"
 
 
+_UNDETECTED = "<undetected>"
+
+
 class SumType(AlgebraicType):
     """A tagged union: one u8 tag, then the chosen variant's payload.
 
@@ -350,7 +353,8 @@ class SumType(AlgebraicType):
             raise SchemaError("a sum type has at most 256 variants (u8 tag)")
         self.name = name
         self.py_class = py_class
-        self._special = self._detect()
+        # Detected on first use: a variant may be a Ref into a typespace still being filled.
+        self._special: str | None = _UNDETECTED
 
     def _detect(self) -> str | None:
         vs = self.variants
@@ -376,7 +380,10 @@ class SumType(AlgebraicType):
     @property
     def special(self) -> str | None:
         """``option``, ``result``, ``schedule_at``, ``enum`` (all-unit) or None."""
-        return self._special
+        sp = self._special
+        if sp is _UNDETECTED:
+            sp = self._special = self._detect()
+        return sp
 
     @property
     def static_size(self) -> int | None:
@@ -406,9 +413,10 @@ class SumType(AlgebraicType):
         }
 
     def describe(self) -> str:
-        if self._special == "option":
+        sp = self.special
+        if sp == "option":
             return f"Option<{self.variants[0].algebraic_type.describe()}>"
-        if self._special == "schedule_at":
+        if sp == "schedule_at":
             return "ScheduleAt"
         if self.name:
             return self.name
