@@ -203,6 +203,9 @@ class ProductElement:
         return f"{self.name}: {self.algebraic_type!r}"
 
 
+#: ids of the products/sums whose static size is being computed (recursion guard).
+_SIZING: set[int] = set()
+
 _SPECIAL_PRODUCTS = {
     "__identity__": ("identity", "U256"),
     "__connection_id__": ("connection_id", "U128"),
@@ -256,13 +259,19 @@ class ProductType(AlgebraicType):
 
     @property
     def static_size(self) -> int | None:
-        total = 0
-        for e in self.elements:
-            s = e.algebraic_type.resolve().static_size
-            if s is None:
-                return None
-            total += s
-        return total
+        if id(self) in _SIZING:  # recursive through a Ref: no value has a fixed size
+            return None
+        _SIZING.add(id(self))
+        try:
+            total = 0
+            for e in self.elements:
+                s = e.algebraic_type.resolve().static_size
+                if s is None:
+                    return None
+                total += s
+            return total
+        finally:
+            _SIZING.discard(id(self))
 
     def to_json(self) -> Any:
         return {
@@ -387,7 +396,13 @@ class SumType(AlgebraicType):
 
     @property
     def static_size(self) -> int | None:
-        sizes = {v.algebraic_type.resolve().static_size for v in self.variants}
+        if id(self) in _SIZING:  # recursive through a Ref: no value has a fixed size
+            return None
+        _SIZING.add(id(self))
+        try:
+            sizes = {v.algebraic_type.resolve().static_size for v in self.variants}
+        finally:
+            _SIZING.discard(id(self))
         if len(sizes) == 1:
             (s,) = sizes
             return None if s is None else 1 + s
