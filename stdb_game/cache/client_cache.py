@@ -1,0 +1,132 @@
+"""All tables of one connection, keyed by name, applied one whole server message at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ..errors import ProtocolError, SchemaError
+from ..sats.types import AlgebraicType
+from .diff import MessageDiff, TableDiff
+from .table import RowDecoder, TableCache
+
+__all__ = ["ClientCache", "TableRows"]
+
+#: One table's part of a message: (deletes, inserts), each a sequence of row BSATN bytes.
+TableRows = tuple[Sequence[bytes], Sequence[bytes]]
+
+
+class ClientCache:
+    """Table caches by table name (ids change across module updates; names do not).
+
+    Rows of a table that was never registered cannot be decoded, so a message naming one
+    is refused with ``ProtocolError`` before any table changes: the session's schema and
+    the server disagree, and silently keeping opaque rows would hide that.
+    """
+
+    __slots__ = ("_tables",)
+
+    def __init__(self) -> None:
+        self._tables: dict[str, TableCache[Any]] = {}
+
+    def add_table(
+        self,
+        name: str,
+        row_type: AlgebraicType,
+        *,
+        primary_key: int | None = None,
+        unique_columns: Sequence[int] = (),
+        indexes: Sequence[int | Sequence[int]] = (),
+        decoder: RowDecoder | None = None,
+    ) -> TableCache[Any]:
+        """Register a table (once per name) and return its cache."""
+        if name in self._tables:
+            raise SchemaError(f"table {name!r} is already registered")
+        table: TableCache[Any] = TableCache(
+            name,
+            row_type,
+            primary_key=primary_key,
+            unique_columns=unique_columns,
+            indexes=indexes,
+            decoder=decoder,
+        )
+        self._tables[name] = table
+        return table
+
+    def table(self, name: str) -> TableCache[Any]:
+        """The cache of table ``name``; ``KeyError`` if it was never registered."""
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise KeyError(f"no table named {name!r} is registered") from None
+
+    def get(self, name: str) -> TableCache[Any] | None:
+        return self._tables.get(name)
+
+    def tables(self) -> list[TableCache[Any]]:
+        return list(self._tables.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tables
+
+    def __iter__(self) -> Iterator[TableCache[Any]]:
+        return iter(self._tables.values())
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def prepare_message(self, updates: Mapping[str, TableRows]) -> MessageDiff:
+        """Every table's diff for one message, computed before anything changes.
+
+        ``updates`` maps table name -> (deletes, inserts) with all of the message's query
+        updates for that table concatenated. Raises ``ProtocolError`` for an unknown table
+        or an undecodable row; then nothing has changed.
+        """
+        tables = self._tables
+        diffs: dict[str, TableDiff[Any]] = {}
+        for name, (deletes, inserts) in updates.items():
+            table = tables.get(name)
+            if table is None:
+                raise ProtocolError(
+                    f"rows for table {name!r}, which the client has no schema for",
+                    what=f"table update of {name}",
+                )
+            diffs[name] = table.prepare(deletes, inserts)
+        return MessageDiff(diffs)
+
+    def commit(self, diff: MessageDiff) -> None:
+        """Write every table's diff; all are checked first so a stale one changes nothing."""
+        pairs = [(self.table(name), d) for name, d in diff.tables.items()]
+        for table, d in pairs:
+            table.check_fresh(d)
+        for table, d in pairs:
+            table.commit(d)
+
+    def apply_message(self, updates: Mapping[str, TableRows]) -> MessageDiff:
+        """``prepare_message`` then ``commit``."""
+        diff = self.prepare_message(updates)
+        self.commit(diff)
+        return diff
+
+    def reconcile(self, full_rows: Mapping[str, Sequence[bytes]]) -> MessageDiff:
+        """Diff every registered table against its complete new row set (after a reconnect).
+
+        A registered table missing from ``full_rows`` is taken as now empty. Unknown
+        names raise ``ProtocolError``. Commit the result with ``commit``.
+        """
+        for name in full_rows:
+            if name not in self._tables:
+                raise ProtocolError(
+                    f"rows for table {name!r}, which the client has no schema for",
+                    what=f"table update of {name}",
+                )
+        return MessageDiff(
+            {name: t.reconcile(full_rows.get(name, ())) for name, t in self._tables.items()}
+        )
+
+    def clear(self) -> dict[str, list[Any]]:
+        """Forget every row of every table; returns the removed rows per table name."""
+        return {name: t.clear() for name, t in self._tables.items()}
+
+    def __repr__(self) -> str:
+        return f"ClientCache({list(self._tables)!r})"

@@ -1,0 +1,204 @@
+"""Client-side indexes over a table's distinct rows: unique (key -> row) and non-unique buckets.
+
+Equality is one dict hit. Range lookups need the keys in order; they are sorted lazily on
+the first range call and from then on kept sorted incrementally (``bisect``), or dropped
+and re-sorted on the next range call when one commit changes many keys. So bulk loads
+never pay for ordering, and a game that calls ``range`` every frame while a few keys
+change per frame pays O(log k) search plus a memmove per changed key.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Sequence
+from operator import is_
+from typing import Any, Generic, TypeVar
+
+from .keys import KeyGetter
+
+__all__ = ["MultiIndex", "UniqueIndex"]
+
+RowT = TypeVar("RowT")
+
+#: Up to this many key changes per commit (or 1/8 of the keys) are merged into the
+#: sorted key list one by one; more and the list is rebuilt on the next range call.
+_INCREMENTAL_KEY_CHANGES = 64
+
+
+class _OrderedKeys:
+    """The lazily sorted key list shared by both index kinds."""
+
+    __slots__ = ("_sorted",)
+
+    def __init__(self) -> None:
+        self._sorted: list[Any] | None = None
+
+    def _sorted_keys(self, live: dict[Any, Any]) -> list[Any]:
+        s = self._sorted
+        if s is None:
+            s = self._sorted = sorted(live)
+        return s
+
+    def _sync_sorted(self, removed: list[Any], added: list[Any], live: dict[Any, Any]) -> None:
+        s = self._sorted
+        if s is None or not (removed or added):
+            return
+        if len(removed) + len(added) > max(_INCREMENTAL_KEY_CHANGES, len(s) >> 3):
+            self._sorted = None
+            return
+        for k in removed:
+            if k not in live:
+                i = bisect_left(s, k)
+                if i < len(s) and s[i] == k:
+                    del s[i]
+        for k in added:
+            i = bisect_left(s, k)
+            if i == len(s) or s[i] != k:
+                s.insert(i, k)
+
+    @staticmethod
+    def _bounds(s: list[Any], lo: Any, hi: Any, hi_inclusive: bool) -> tuple[int, int]:
+        start = 0 if lo is None else bisect_left(s, lo)
+        if hi is None:
+            return start, len(s)
+        end = bisect_right(s, hi) if hi_inclusive else bisect_left(s, hi)
+        return start, end
+
+
+class UniqueIndex(_OrderedKeys, Generic[RowT]):
+    """Column value -> the one row holding it (primary key or unique constraint)."""
+
+    __slots__ = ("columns", "key_of", "rows_by_key")
+
+    def __init__(self, columns: tuple[int, ...], key_of: KeyGetter) -> None:
+        super().__init__()
+        self.columns = columns
+        self.key_of = key_of
+        self.rows_by_key: dict[Any, RowT] = {}
+
+    def find(self, key: Any) -> RowT | None:
+        return self.rows_by_key.get(key)
+
+    def filter(self, key: Any) -> list[RowT]:
+        row = self.rows_by_key.get(key)
+        return [] if row is None else [row]
+
+    def range(self, lo: Any = None, hi: Any = None, *, hi_inclusive: bool = False) -> list[RowT]:
+        by_key = self.rows_by_key
+        s = self._sorted_keys(by_key)
+        start, end = self._bounds(s, lo, hi, hi_inclusive)
+        return [by_key[k] for k in s[start:end]]
+
+    def update(
+        self,
+        removed_bytes: Sequence[bytes],
+        removed_rows: Sequence[RowT],
+        added_bytes: Sequence[bytes],
+        added_rows: Sequence[RowT],
+    ) -> None:
+        """Drop ``removed_rows`` then add ``added_rows`` (the bytes are unused here)."""
+        by_key = self.rows_by_key
+        key_of = self.key_of
+        removed: list[Any] = []
+        if removed_rows:
+            removed = list(map(key_of, removed_rows))
+            # A key leaves only if it still points at the removed row: a drifted cache may
+            # hold a newer row under it, which must survive. Checked and done in C when
+            # every key qualifies (the normal case); row by row otherwise.
+            try:
+                if not all(map(is_, map(by_key.get, removed), removed_rows)):
+                    raise KeyError
+                deque(map(by_key.__delitem__, removed), maxlen=0)
+            except KeyError:
+                removed = self._remove_checked(removed_rows)
+        added = list(map(key_of, added_rows))
+        by_key.update(zip(added, added_rows))
+        if self._sorted is not None:
+            self._sync_sorted(removed, added, by_key)
+
+    def _remove_checked(self, removed_rows: Sequence[RowT]) -> list[Any]:
+        """Row-by-row removal, idempotent, for drifted caches (repeated or replaced keys)."""
+        by_key = self.rows_by_key
+        key_of = self.key_of
+        removed: list[Any] = []
+        for row in removed_rows:
+            k = key_of(row)
+            if by_key.get(k) is row:
+                del by_key[k]
+                removed.append(k)
+        return removed
+
+    def clear(self) -> None:
+        self.rows_by_key.clear()
+        self._sorted = None
+
+    def __len__(self) -> int:
+        return len(self.rows_by_key)
+
+
+class MultiIndex(_OrderedKeys, Generic[RowT]):
+    """Column value(s) -> the rows holding them, as an insertion-ordered bucket per key.
+
+    A bucket is a ``dict`` keyed by row bytes so a row leaves it in O(1). Cost per row
+    inserted: one key extraction and one or two dict operations; a new key also
+    allocates its bucket.
+    """
+
+    __slots__ = ("buckets", "columns", "key_of")
+
+    def __init__(self, columns: tuple[int, ...], key_of: KeyGetter) -> None:
+        super().__init__()
+        self.columns = columns
+        self.key_of = key_of
+        self.buckets: dict[Any, dict[bytes, RowT]] = {}
+
+    def filter(self, key: Any) -> list[RowT]:
+        bucket = self.buckets.get(key)
+        return [] if bucket is None else list(bucket.values())
+
+    def range(self, lo: Any = None, hi: Any = None, *, hi_inclusive: bool = False) -> list[RowT]:
+        buckets = self.buckets
+        s = self._sorted_keys(buckets)
+        start, end = self._bounds(s, lo, hi, hi_inclusive)
+        out: list[RowT] = []
+        extend = out.extend
+        for k in s[start:end]:
+            extend(buckets[k].values())
+        return out
+
+    def update(
+        self,
+        removed_bytes: Sequence[bytes],
+        removed_rows: Sequence[RowT],
+        added_bytes: Sequence[bytes],
+        added_rows: Sequence[RowT],
+    ) -> None:
+        """Drop ``removed_rows`` then add ``added_rows`` (row bytes identify bucket members)."""
+        buckets = self.buckets
+        key_of = self.key_of
+        emptied: list[Any] = []
+        created: list[Any] = []
+        for b, row in zip(removed_bytes, removed_rows):
+            k = key_of(row)
+            bucket = buckets.get(k)
+            if bucket is not None and bucket.pop(b, None) is not None and not bucket:
+                del buckets[k]
+                emptied.append(k)
+        for b, row in zip(added_bytes, added_rows):
+            k = key_of(row)
+            bucket = buckets.get(k)
+            if bucket is None:
+                buckets[k] = {b: row}
+                created.append(k)
+            else:
+                bucket[b] = row
+        if self._sorted is not None:
+            self._sync_sorted(emptied, created, buckets)
+
+    def clear(self) -> None:
+        self.buckets.clear()
+        self._sorted = None
+
+    def __len__(self) -> int:
+        return len(self.buckets)

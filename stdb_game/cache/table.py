@@ -1,0 +1,449 @@
+"""One table's client cache: a multiset of rows keyed by their BSATN bytes, plus indexes.
+
+Every occurrence of a row (from overlapping queries or join duplicates) is one
+reference; a row is visible while it holds at least one. Rows are decoded only when
+their bytes first enter the cache, so deletes and repeated inserts never decode.
+
+Counts are stored sparsely: ``_rows`` maps bytes -> decoded row for every visible row,
+``_multi`` maps bytes -> count only for rows held more than once, so the common
+count-of-one row costs one dict entry and bulk inserts run as C-level ``dict.update``.
+
+Deletes that find no cached row (the cache had drifted from the server, e.g. a message
+was lost or counts were mixed with the deprecated single-query path) are ignored: the
+count never goes below zero, nothing fires, and ``TableDiff.missing_deletes`` counts
+them so the session can log it and, if it wants, resynchronise.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar, Union
+
+from ..errors import DecodeError, ProtocolError, SchemaError, StdbError
+from ..sats.types import AlgebraicType, ProductType
+from .diff import StaleDiffError, TableDiff
+from .gc_pause import GcPause
+from .index import MultiIndex, UniqueIndex
+from .keys import KeyGetter, column_getter, normalize_columns
+
+__all__ = ["MissingIndexError", "RowDecoder", "TableCache"]
+
+RowT = TypeVar("RowT")
+#: Decodes one row's BSATN bytes (the whole buffer) into a row value.
+RowDecoder = Callable[[bytes], Any]
+_Index = Union[UniqueIndex[Any], MultiIndex[Any]]
+
+
+class MissingIndexError(StdbError, LookupError):
+    """A lookup named a primary key, unique column or index the table does not have."""
+
+
+def _occurrences(seq: Sequence[bytes]) -> dict[bytes, int]:
+    """bytes -> number of occurrences; a plain ``fromkeys`` when there are no repeats."""
+    counts = dict.fromkeys(seq, 1)
+    if len(counts) != len(seq):
+        return Counter(seq)
+    return counts
+
+
+class TableCache(Generic[RowT]):
+    """The cached rows of one table (by name), their reference counts and indexes."""
+
+    __slots__ = (
+        "_by_columns",
+        "_decode",
+        "_decode_fixed",
+        "_fixed_size",
+        "_indexes",
+        "_multi",
+        "_pk_index",
+        "_pk_of",
+        "_rows",
+        "_unique",
+        "_version",
+        "name",
+        "primary_key",
+        "row_type",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        row_type: AlgebraicType,
+        *,
+        primary_key: int | None = None,
+        unique_columns: Sequence[int] = (),
+        indexes: Sequence[int | Sequence[int]] = (),
+        decoder: RowDecoder | None = None,
+    ) -> None:
+        resolved = row_type.resolve()
+        if not isinstance(resolved, ProductType):
+            raise SchemaError(f"table {name!r}: rows must be a product type, got {resolved!r}")
+        self.name = name
+        self.row_type = resolved
+        self.primary_key = primary_key
+        # Fixed-width rows decode in one struct.iter_unpack pass over the joined bytes.
+        self._fixed_size = 0
+        self._decode_fixed: Callable[[bytes, int], list[Any]] | None = None
+        if decoder is None:
+            from ..sats.codec import get_codec
+
+            codec = get_codec(resolved)
+            decoder = codec.decode
+            if codec.fixed_size:
+                self._fixed_size = codec.fixed_size
+                self._decode_fixed = codec.decode_rows_fixed
+        self._decode: RowDecoder = decoder
+        self._rows: dict[bytes, RowT] = {}
+        self._multi: dict[bytes, int] = {}
+        self._version = 0
+
+        # One UniqueIndex per unique column (the primary key is one), one MultiIndex per
+        # other declared index; an index declared on a unique column reuses its dict.
+        self._unique: dict[int, UniqueIndex[RowT]] = {}
+        self._by_columns: dict[tuple[int, ...], _Index] = {}
+        unique_cols = list(unique_columns)
+        if primary_key is not None:
+            unique_cols.insert(0, primary_key)
+        for col in unique_cols:
+            if col not in self._unique:
+                idx: UniqueIndex[RowT] = UniqueIndex((col,), column_getter(resolved, (col,)))
+                self._unique[col] = idx
+                self._by_columns[(col,)] = idx
+        for cols in indexes:
+            key = normalize_columns(cols)
+            if key not in self._by_columns:
+                self._by_columns[key] = MultiIndex(key, column_getter(resolved, key))
+        self._indexes: tuple[_Index, ...] = tuple(self._by_columns.values())
+        self._pk_index = self._unique[primary_key] if primary_key is not None else None
+        self._pk_of: KeyGetter | None = (
+            self._pk_index.key_of if self._pk_index is not None else None
+        )
+
+    # ---- two-phase apply --------------------------------------------------------------
+
+    def prepare(self, deletes: Sequence[bytes], inserts: Sequence[bytes]) -> TableDiff[RowT]:
+        """The net effect of one message's deletes and inserts on this table; changes nothing.
+
+        Per distinct row bytes the count changes by (#inserts - #deletes), applied as
+        inserts first and clamped at zero. Only new rows are decoded.
+        """
+        with GcPause(len(deletes) + len(inserts)):
+            return self._prepare(deletes, inserts)
+
+    def _prepare(self, deletes: Sequence[bytes], inserts: Sequence[bytes]) -> TableDiff[RowT]:
+        rows = self._rows
+        multi = self._multi
+        ins = dict.fromkeys(inserts, 1)
+        if len(ins) != len(inserts):
+            ins = Counter(inserts)
+        if not deletes:
+            if rows.keys().isdisjoint(ins):
+                # Initial subscription or pure inserts of unseen rows: all C-level.
+                new_multi = (
+                    {} if len(ins) == len(inserts) else {b: n for b, n in ins.items() if n > 1}
+                )
+                return self._finish(list(ins), new_multi, [], [], {}, 0)
+            dels: dict[bytes, int] = {}
+        else:
+            dels = _occurrences(deletes)
+            if (
+                len(dels) == len(deletes)
+                and len(ins) == len(inserts)
+                and rows.keys().isdisjoint(ins)
+                and multi.keys().isdisjoint(dels)
+            ):
+                # Typical transaction: every delete hits a row held once, every insert is new
+                # (so deletes, all cached, cannot overlap inserts, none cached).
+                try:
+                    gone_rows = list(map(rows.__getitem__, dels))
+                except KeyError:
+                    pass
+                else:
+                    return self._finish(list(ins), {}, list(dels), gone_rows, {}, 0)
+        return self._prepare_general(ins, dels)
+
+    def _prepare_general(self, ins: dict[bytes, int], dels: dict[bytes, int]) -> TableDiff[RowT]:
+        """Any mix of repeats, overlaps and missing rows, one dict lookup per distinct row.
+
+        Consumes ``dels``.
+        """
+        rows_get = self._rows.get
+        multi_get = self._multi.get
+        new_bytes: list[bytes] = []
+        new_multi: dict[bytes, int] = {}
+        gone_bytes: list[bytes] = []
+        gone_rows: list[RowT] = []
+        recount: dict[bytes, int] = {}
+        missing = 0
+        dels_pop = dels.pop
+        for b, n in ins.items():
+            d = dels_pop(b, 0)
+            row = rows_get(b)
+            if row is None:
+                net = n - d
+                if net > 0:
+                    new_bytes.append(b)
+                    if net > 1:
+                        new_multi[b] = net
+                else:
+                    # 0 -> n -> 0: the row came and went within the message, no event.
+                    missing -= net
+            elif n != d:
+                old = multi_get(b, 1)
+                count = old + n - d
+                if count > 0:
+                    recount[b] = count
+                else:
+                    gone_bytes.append(b)
+                    gone_rows.append(row)
+                    missing -= count
+        for b, d in dels.items():
+            row = rows_get(b)
+            if row is None:
+                missing += d
+                continue
+            count = multi_get(b, 1) - d
+            if count > 0:
+                recount[b] = count
+            else:
+                gone_bytes.append(b)
+                gone_rows.append(row)
+                missing -= count
+        return self._finish(new_bytes, new_multi, gone_bytes, gone_rows, recount, missing)
+
+    def _finish(
+        self,
+        new_bytes: list[bytes],
+        new_multi: dict[bytes, int],
+        gone_bytes: list[bytes],
+        gone_rows: list[RowT],
+        recount: dict[bytes, int],
+        missing: int,
+    ) -> TableDiff[RowT]:
+        """Decode the new rows, pair deletes with inserts by primary key, build the diff."""
+        try:
+            new_rows: list[RowT] = self._decode_rows(new_bytes)
+        except DecodeError as e:
+            raise ProtocolError(str(e), what=f"row of table {self.name}", cause=e) from e
+        pk_of = self._pk_of
+        if pk_of is not None and gone_rows and new_rows:
+            inserts, deletes, updates = _pair_by_key(pk_of, gone_rows, new_rows)
+        else:
+            inserts, deletes, updates = list(new_rows), list(gone_rows), []
+        return TableDiff(
+            self.name,
+            inserts,
+            deletes,
+            updates,
+            missing,
+            table=self,
+            version=self._version,
+            new_bytes=new_bytes,
+            new_rows=new_rows,
+            new_multi=new_multi,
+            gone_bytes=gone_bytes,
+            gone_rows=gone_rows,
+            recount=recount,
+        )
+
+    def _decode_rows(self, new_bytes: list[bytes]) -> list[RowT]:
+        size = self._fixed_size
+        decode_fixed = self._decode_fixed
+        if decode_fixed is not None and len(new_bytes) > 1 and set(map(len, new_bytes)) == {size}:
+            return decode_fixed(b"".join(new_bytes), size)
+        return list(map(self._decode, new_bytes))
+
+    def commit(self, diff: TableDiff[RowT]) -> None:
+        """Write a diff from ``prepare``/``reconcile`` of this table, unchanged since then."""
+        self.check_fresh(diff)
+        with GcPause(len(diff._new_bytes) + len(diff._gone_bytes)):
+            self._commit(diff)
+        diff._version = -1  # a diff commits once
+
+    def _commit(self, diff: TableDiff[RowT]) -> None:
+        rows = self._rows
+        multi = self._multi
+        gone_bytes = diff._gone_bytes
+        if gone_bytes:
+            # deque(maxlen=0) drains the map in C: one del per row without a Python loop.
+            deque(map(rows.__delitem__, gone_bytes), maxlen=0)
+            if multi:
+                for b in gone_bytes:
+                    multi.pop(b, None)
+        for b, count in diff._recount.items():
+            if count == 1:
+                multi.pop(b, None)
+            else:
+                multi[b] = count
+        new_bytes = diff._new_bytes
+        if new_bytes:
+            rows.update(zip(new_bytes, diff._new_rows))
+            if diff._new_multi:
+                multi.update(diff._new_multi)
+        for idx in self._indexes:
+            idx.update(gone_bytes, diff._gone_rows, new_bytes, diff._new_rows)
+        self._version += 1
+
+    def check_fresh(self, diff: TableDiff[RowT]) -> None:
+        """Raise ``StaleDiffError`` unless ``diff`` was prepared on this table as it is now."""
+        if diff._table is not self:
+            raise StaleDiffError(f"diff of table {diff.table_name!r} given to {self.name!r}")
+        if diff._version != self._version:
+            raise StaleDiffError(
+                f"diff of table {self.name!r} is stale (already committed, or the table "
+                "changed after prepare)"
+            )
+
+    def apply(self, deletes: Sequence[bytes], inserts: Sequence[bytes]) -> TableDiff[RowT]:
+        """``prepare`` then ``commit``, for callers with nothing to do in between."""
+        diff = self.prepare(deletes, inserts)
+        self.commit(diff)
+        return diff
+
+    def reconcile(self, all_rows: Sequence[bytes]) -> TableDiff[RowT]:
+        """The diff that turns this cache into exactly ``all_rows`` (counted per occurrence).
+
+        For reconnects: the new subscriptions' full initial rows are compared with what is
+        cached, so unchanged rows fire nothing and changed ones fire insert/delete/update.
+        ``reconcile(())`` is a two-phase ``clear``. Commit it like any diff.
+        """
+        with GcPause(len(all_rows) + len(self._rows)):
+            return self._reconcile(all_rows)
+
+    def _reconcile(self, all_rows: Sequence[bytes]) -> TableDiff[RowT]:
+        full = _occurrences(all_rows)
+        rows = self._rows
+        multi_get = self._multi.get
+        new_bytes = [b for b in full if b not in rows]
+        new_multi = {b: full[b] for b in new_bytes if full[b] > 1}
+        gone_bytes = [b for b in rows if b not in full]
+        gone_rows = [rows[b] for b in gone_bytes]
+        recount = {b: n for b, n in full.items() if b in rows and multi_get(b, 1) != n}
+        return self._finish(new_bytes, new_multi, gone_bytes, gone_rows, recount, 0)
+
+    def clear(self) -> list[RowT]:
+        """Forget every row (all subscriptions dropped, or a reset); returns the rows removed."""
+        removed = list(self._rows.values())
+        self._rows.clear()
+        self._multi.clear()
+        for idx in self._indexes:
+            idx.clear()
+        self._version += 1
+        return removed
+
+    # ---- reads ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Distinct visible rows."""
+        return len(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def iter(self) -> Iterator[RowT]:
+        """Visible rows, in the order their current occurrence first arrived."""
+        return iter(self._rows.values())
+
+    def __iter__(self) -> Iterator[RowT]:
+        return iter(self._rows.values())
+
+    def contains_bytes(self, row_bytes: bytes) -> bool:
+        return row_bytes in self._rows
+
+    def ref_count(self, row_bytes: bytes) -> int:
+        """How many occurrences of these row bytes the cache holds (0 when absent)."""
+        if row_bytes not in self._rows:
+            return 0
+        return self._multi.get(row_bytes, 1)
+
+    def find(self, pk_value: Any) -> RowT | None:
+        """The row whose primary key equals ``pk_value``, or None."""
+        idx = self._pk_index
+        if idx is None:
+            raise MissingIndexError(f"table {self.name!r} has no primary key")
+        return idx.rows_by_key.get(pk_value)
+
+    def find_unique(self, column: int, value: Any) -> RowT | None:
+        """The row whose unique ``column`` equals ``value``, or None."""
+        idx = self._unique.get(column)
+        if idx is None:
+            raise MissingIndexError(f"table {self.name!r} has no unique column {column}")
+        return idx.rows_by_key.get(value)
+
+    def filter(self, columns: int | Sequence[int], value: Any) -> list[RowT]:
+        """Rows whose indexed column(s) equal ``value`` (a tuple for several columns)."""
+        return self._index(columns).filter(value)
+
+    def range(
+        self,
+        columns: int | Sequence[int],
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        hi_inclusive: bool = False,
+    ) -> list[RowT]:
+        """Rows with ``lo <= key < hi`` (``<= hi`` if ``hi_inclusive``), in key order.
+
+        ``None`` leaves a bound open. On several columns keys are tuples, so a shorter
+        tuple bounds a prefix: ``range((0, 1), (5,), (6,))`` is every row whose column 0 is 5.
+        """
+        return self._index(columns).range(lo, hi, hi_inclusive=hi_inclusive)
+
+    def _index(self, columns: int | Sequence[int]) -> _Index:
+        key = normalize_columns(columns)
+        idx = self._by_columns.get(key)
+        if idx is None:
+            raise MissingIndexError(f"table {self.name!r} has no index on columns {key}")
+        return idx
+
+    def __repr__(self) -> str:
+        return f"TableCache({self.name!r}, rows={len(self._rows)})"
+
+
+def _pair_by_key(
+    key_of: KeyGetter, gone_rows: list[RowT], new_rows: list[RowT]
+) -> tuple[list[RowT], list[RowT], list[tuple[RowT, RowT]]]:
+    """Split row events into (inserts, deletes, updates): a delete and an insert sharing a
+    primary key is one update (old, new)."""
+    old_keys = list(map(key_of, gone_rows))
+    new_keys = list(map(key_of, new_rows))
+    if old_keys == new_keys:
+        # Every row updated in place, listed in the same order on both sides.
+        return [], [], list(zip(gone_rows, new_rows))
+    old_by_key: dict[Any, RowT] = dict(zip(old_keys, gone_rows))
+    if len(old_by_key) != len(gone_rows):
+        return _pair_by_key_repeated(key_of, gone_rows, new_rows)
+    if len(new_keys) == len(old_by_key) and old_by_key.keys() == set(new_keys):
+        # Every row updated in place, in another order: pair in C.
+        return [], [], list(zip(map(old_by_key.__getitem__, new_keys), new_rows))
+    inserts: list[RowT] = []
+    updates: list[tuple[RowT, RowT]] = []
+    pop = old_by_key.pop
+    for k, row in zip(new_keys, new_rows):
+        old = pop(k, None)
+        if old is None:
+            inserts.append(row)
+        else:
+            updates.append((old, row))
+    return inserts, list(old_by_key.values()), updates
+
+
+def _pair_by_key_repeated(
+    key_of: KeyGetter, gone_rows: list[RowT], new_rows: list[RowT]
+) -> tuple[list[RowT], list[RowT], list[tuple[RowT, RowT]]]:
+    """``_pair_by_key`` for a drifted cache holding two deleted rows under one key."""
+    olds: dict[Any, list[RowT]] = {}
+    for row in gone_rows:
+        olds.setdefault(key_of(row), []).append(row)
+    inserts: list[RowT] = []
+    updates: list[tuple[RowT, RowT]] = []
+    for row in new_rows:
+        same_key = olds.get(key_of(row))
+        if same_key:
+            updates.append((same_key.pop(0), row))
+        else:
+            inserts.append(row)
+    deletes = [row for rows in olds.values() for row in rows]
+    return inserts, deletes, updates
