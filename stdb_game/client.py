@@ -1,0 +1,1140 @@
+"""The game-loop client: call ``tick()`` once per frame; everything happens inside it.
+
+``tick()`` flushes what the game queued, reads what the socket has without blocking into
+a bounded inbound queue, applies whole messages in arrival order within the frame's
+budget, fires callbacks on the calling thread, and returns a ``TickStats``. The client
+starts no thread. The full contract is in ``docs/tick.md``; the callback order in
+``docs/callbacks.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import protocol as P
+from .cache import MessageDiff, TableCache
+from .errors import AuthError, ConnectError, ProtocolError, SchemaError, StdbError
+from .events import (
+    ConnectedEvent,
+    OneOffQueryResult,
+    ReducerEvent,
+    RowEventContext,
+    ServerErrorEvent,
+    SessionEvent,
+    SubscriptionAppliedEvent,
+    SubscriptionEndedEvent,
+    SubscriptionErrorEvent,
+    TableChangeEvent,
+)
+from .sats.values import ConnectionId, Identity
+from .schema import ModuleSchema
+from .session import Session, SubscriptionRecord, SubscriptionState
+from .transport import CloseInfo, CloseKind, Transport, WebSocketTransport, build_subscribe_url
+
+__all__ = [
+    "CallbackHandle",
+    "Client",
+    "ClientBuilder",
+    "ClientState",
+    "ClientStats",
+    "DisconnectReason",
+    "ReconnectPolicy",
+    "SubscriptionHandle",
+    "TableHandle",
+    "TickStats",
+]
+
+log = logging.getLogger("stdb_game.client")
+
+TransportFactory = Callable[[str, "str | None"], Transport]
+
+
+class Recorder(Protocol):
+    """What the client tells a session recorder (``stdb_game.replay``)."""
+
+    def connection(self, params: dict[str, Any]) -> None: ...
+    def inbound(self, frame: bytes, now: float) -> None: ...
+    def outbound(self, frame: bytes, now: float) -> None: ...
+    def tick(self, index: int, now: float) -> None: ...
+    def disconnect(self, reason: str, now: float) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Default(enum.Enum):
+    """Marks a tick argument left out (None means "no limit")."""
+
+    DEFAULT = 0
+
+
+class ClientState(enum.Enum):
+    DISCONNECTED = "disconnected"  # never connected, or given up
+    CONNECTING = "connecting"  # socket open, waiting for IdentityToken
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"  # waiting for the next reconnect attempt
+    CLOSED = "closed"  # disconnect() was called
+
+
+class DisconnectKind(enum.Enum):
+    CLEAN = "clean"  # a close frame (server's or ours)
+    ABNORMAL = "abnormal"  # the socket ended without a close frame
+    STALL = "stall"  # dropped after the game stopped ticking for a long time
+    ERROR = "error"  # a protocol error, an oversized message, a TLS failure...
+    LOCAL = "local"  # disconnect() was called
+
+
+@dataclass(frozen=True)
+class DisconnectReason:
+    """Why a connection ended: what a disconnect callback branches on."""
+
+    kind: DisconnectKind
+    code: int | None = None
+    reason: str = ""
+    error: BaseException | None = None
+    #: Seconds between the two ticks around the drop, when the game loop stalled.
+    stalled_for: float | None = None
+    will_reconnect: bool = False
+
+    def describe(self) -> str:
+        if self.kind is DisconnectKind.STALL:
+            return f"dropped after the game loop stalled for {self.stalled_for:.1f}s"
+        if self.kind is DisconnectKind.LOCAL:
+            return "disconnected by the client"
+        if self.kind is DisconnectKind.CLEAN:
+            return f"server closed the connection ({self.code}{': ' + self.reason if self.reason else ''})"
+        if self.kind is DisconnectKind.ABNORMAL:
+            return "connection dropped without a close frame" + (
+                f": {self.error}" if self.error else ""
+            )
+        return f"connection failed: {self.error}"
+
+
+@dataclass
+class ReconnectPolicy:
+    """Exponential backoff with jitter; ``max_attempts=None`` retries forever."""
+
+    enabled: bool = True
+    initial_delay: float = 0.5
+    max_delay: float = 15.0
+    multiplier: float = 2.0
+    jitter: float = 0.5  # each delay is scaled by a random factor in [1 - jitter, 1]
+    max_attempts: int | None = None
+    connect_timeout: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** max(attempt, 0))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+@dataclass
+class TickStats:
+    """What one ``tick()`` did."""
+
+    messages_applied: int = 0
+    frames_read: int = 0
+    queue_depth: int = 0
+    #: Seconds the oldest still-queued message has waited (0 when the queue is empty).
+    oldest_queued_age: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    #: Wall time spent inside this tick, in seconds.
+    elapsed: float = 0.0
+    #: True when messages were left queued because the budget ran out.
+    budget_exhausted: bool = False
+    callback_errors: int = 0
+    state: ClientState = ClientState.DISCONNECTED
+
+
+@dataclass
+class ClientStats:
+    """Totals since the client was made, for HUDs and benchmarks."""
+
+    ticks: int = 0
+    messages_applied: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reconnects: int = 0
+    callback_errors: int = 0
+    max_tick_seconds: float = 0.0
+    last_rtt: float | None = None
+    rtt_samples: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+    #: (time, bytes_in, messages) samples for per-second rates.
+    _window: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=128))
+
+    @property
+    def mean_rtt(self) -> float | None:
+        return sum(self.rtt_samples) / len(self.rtt_samples) if self.rtt_samples else None
+
+    def rates(self) -> tuple[float, float, float]:
+        """(messages/s, bytes in/s, bytes out/s) over the last second or so."""
+        w = self._window
+        if len(w) < 2:
+            return 0.0, 0.0, 0.0
+        t1, b1, o1, m1 = w[-1]
+        first = next((s for s in w if t1 - s[0] <= 1.5), w[0])
+        t0, b0, o0, m0 = first
+        dt = t1 - t0
+        if dt <= 0:
+            return 0.0, 0.0, 0.0
+        return (m1 - m0) / dt, (b1 - b0) / dt, (o1 - o0) / dt
+
+
+class CallbackHandle:
+    """Returned by every ``on_*`` registration; ``remove()`` unregisters the callback."""
+
+    __slots__ = ("_fn", "_list")
+
+    def __init__(self, lst: list[Any], fn: Any) -> None:
+        self._list = lst
+        self._fn = fn
+
+    def remove(self) -> None:
+        try:
+            self._list.remove(self._fn)
+        except ValueError:
+            pass
+
+
+def _register(lst: list[Any], fn: Any) -> CallbackHandle:
+    lst.append(fn)
+    return CallbackHandle(lst, fn)
+
+
+class TableHandle:
+    """One table of the client cache with its row callbacks.
+
+    Row callbacks get ``(ctx, row)`` (``(ctx, old, new)`` for updates), where ``ctx`` is a
+    ``RowEventContext`` saying why the row changed (and, for reducers, the ``ReducerEvent``).
+    """
+
+    def __init__(self, client: Client, cache: TableCache[Any]) -> None:
+        self._client = client
+        self.cache = cache
+        self.name = cache.name
+        self._on_insert: list[Callable[[RowEventContext, Any], None]] = []
+        self._on_delete: list[Callable[[RowEventContext, Any], None]] = []
+        self._on_update: list[Callable[[RowEventContext, Any, Any], None]] = []
+        self._on_before_delete: list[Callable[[RowEventContext, Any], None]] = []
+
+    def on_insert(self, fn: Callable[[RowEventContext, Any], None]) -> CallbackHandle:
+        return _register(self._on_insert, fn)
+
+    def on_delete(self, fn: Callable[[RowEventContext, Any], None]) -> CallbackHandle:
+        return _register(self._on_delete, fn)
+
+    def on_update(self, fn: Callable[[RowEventContext, Any, Any], None]) -> CallbackHandle:
+        return _register(self._on_update, fn)
+
+    def on_before_delete(self, fn: Callable[[RowEventContext, Any], None]) -> CallbackHandle:
+        """Runs before the message is written to the cache, for rows about to go (the old
+        row of an update included): the cache still holds them."""
+        return _register(self._on_before_delete, fn)
+
+    @property
+    def has_row_callbacks(self) -> bool:
+        return bool(self._on_insert or self._on_delete or self._on_update or self._on_before_delete)
+
+    def iter(self) -> Iterator[Any]:
+        return self.cache.iter()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.cache.iter()
+
+    def count(self) -> int:
+        return self.cache.count()
+
+    def __len__(self) -> int:
+        return self.cache.count()
+
+    def find(self, pk_value: Any) -> Any:
+        """The row with this primary key, or None."""
+        return self.cache.find(pk_value)
+
+    def find_by(self, column: str | int, value: Any) -> Any:
+        """The row whose unique column ``column`` equals ``value``, or None."""
+        return self.cache.find_unique(self._col(column), value)
+
+    def filter(self, column: str | int | Sequence[str | int], value: Any) -> list[Any]:
+        """Rows whose indexed column(s) equal ``value`` (a tuple for multi-column indexes)."""
+        return self.cache.filter(self._cols(column), value)
+
+    def range(
+        self, column: str | int | Sequence[str | int], lo: Any = None, hi: Any = None
+    ) -> list[Any]:
+        """Rows whose indexed column(s) are in ``[lo, hi)`` (None = unbounded)."""
+        return self.cache.range(self._cols(column), lo, hi)
+
+    def _col(self, column: str | int) -> int:
+        if isinstance(column, int):
+            return column
+        for i, e in enumerate(self.cache.row_type.elements):
+            if e.name == column:
+                return i
+        raise SchemaError(f"table {self.name!r} has no column {column!r}")
+
+    def _cols(self, column: str | int | Sequence[str | int]) -> int | tuple[int, ...]:
+        if isinstance(column, (str, int)):
+            return self._col(column)
+        return tuple(self._col(c) for c in column)
+
+    def __repr__(self) -> str:
+        return f"TableHandle({self.name!r}, rows={self.count()})"
+
+
+class _Tables:
+    """``client.db.<table>``: attribute access to table handles."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> TableHandle:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._client.table(name)
+        except SchemaError:
+            raise AttributeError(f"no table named {name!r}") from None
+
+    def __getitem__(self, name: str) -> TableHandle:
+        return self._client.table(name)
+
+    def __iter__(self) -> Iterator[TableHandle]:
+        return iter(self._client._tables.values())
+
+    def __dir__(self) -> list[str]:
+        return list(self._client._tables)
+
+
+class SubscriptionHandle:
+    """A subscription you made: its state, callbacks and ``unsubscribe()``."""
+
+    def __init__(self, client: Client, record: SubscriptionRecord) -> None:
+        self._client = client
+        self.record = record
+        self._on_applied: list[Callable[[SubscriptionHandle], None]] = []
+        self._on_error: list[Callable[[SubscriptionHandle, str], None]] = []
+        self._on_end: list[Callable[[SubscriptionHandle], None]] = []
+
+    @property
+    def query_id(self) -> int:
+        return self.record.query_id
+
+    @property
+    def queries(self) -> tuple[str, ...]:
+        return self.record.queries
+
+    @property
+    def state(self) -> SubscriptionState:
+        return self.record.state
+
+    @property
+    def is_active(self) -> bool:
+        return self.record.state is SubscriptionState.ACTIVE
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+    def on_applied(self, fn: Callable[[SubscriptionHandle], None]) -> SubscriptionHandle:
+        self._on_applied.append(fn)
+        return self
+
+    def on_error(self, fn: Callable[[SubscriptionHandle, str], None]) -> SubscriptionHandle:
+        self._on_error.append(fn)
+        return self
+
+    def on_end(self, fn: Callable[[SubscriptionHandle], None]) -> SubscriptionHandle:
+        self._on_end.append(fn)
+        return self
+
+    def unsubscribe(self) -> None:
+        """End it; rows only this subscription held are deleted when the server confirms."""
+        self._client._unsubscribe(self)
+
+    def __repr__(self) -> str:
+        return f"SubscriptionHandle({self.query_id}, {self.state.value}, {list(self.queries)!r})"
+
+
+class Client:
+    """A SpacetimeDB connection for a game loop. Build with ``Client(...)`` or ``Client.builder()``.
+
+    Nothing happens on the network until ``connect()``; nothing is read or fired except
+    inside ``tick()``.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        database: str,
+        *,
+        schema: ModuleSchema | None = None,
+        token: str | None = None,
+        credentials: Any = None,
+        credentials_key: str | None = None,
+        compression: str = "Gzip",
+        light: bool = False,
+        reconnect: ReconnectPolicy | bool = True,
+        inbound_queue_limit: int = 4096,
+        budget_ms: float | None = 4.0,
+        max_messages: int | None = None,
+        stall_threshold: float = 10.0,
+        connect_timeout: float = 10.0,
+        transport_factory: TransportFactory | None = None,
+        record_to: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+        rng: random.Random | None = None,
+    ) -> None:
+        if inbound_queue_limit < 1:
+            raise ValueError("inbound_queue_limit must be at least 1")
+        self.uri = uri
+        self.database = database
+        self.compression = compression
+        self.light = light
+        self.reconnect_policy = (
+            reconnect
+            if isinstance(reconnect, ReconnectPolicy)
+            else ReconnectPolicy(enabled=bool(reconnect))
+        )
+        self.inbound_queue_limit = inbound_queue_limit
+        self.budget_ms = budget_ms
+        self.max_messages = max_messages
+        self.stall_threshold = stall_threshold
+        self.connect_timeout = connect_timeout
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._transport_factory = transport_factory
+        self._credentials = credentials
+        self._credentials_key = credentials_key
+        self._token = token
+        self._token_from_store = False
+        if self._token is None and credentials is not None:
+            self._token = credentials.load(self._store_key())
+            self._token_from_store = self._token is not None
+        self._schema = schema
+        self.session: Session | None = None
+        self._tables: dict[str, TableHandle] = {}
+        self.db = _Tables(self)
+        self.transport: Transport | None = None
+        self.state = ClientState.DISCONNECTED
+        self.stats = ClientStats()
+        self._queue: deque[tuple[bytes, float]] = deque()
+        self._outbox: list[bytes] = []  # frames waiting for IdentityToken
+        self._in_tick = False
+        self._tick_index = 0
+        self._last_tick_at: float | None = None
+        self._prev_tick_gap = 0.0
+        self._reconnect_attempt = 0
+        self._next_reconnect_at: float | None = None
+        self._subs: dict[int, SubscriptionHandle] = {}
+        self._one_off_callbacks: dict[bytes, Callable[[OneOffQueryResult], None]] = {}
+        self._on_connect: list[Callable[[Identity, str, ConnectionId], None]] = []
+        self._on_connect_error: list[Callable[[BaseException], None]] = []
+        self._on_disconnect: list[Callable[[DisconnectReason], None]] = []
+        self._on_reconnect: list[Callable[[], None]] = []
+        self._on_reducer: dict[str, list[Callable[[ReducerEvent], None]]] = {}
+        self._on_any_reducer: list[Callable[[ReducerEvent], None]] = []
+        self._on_server_error: list[Callable[[str], None]] = []
+        self._on_callback_error: list[Callable[[BaseException, str], None]] = []
+        self._recorder: Recorder | None = None
+        if record_to is not None:
+            from .replay import SessionRecorder
+
+            self._recorder = (
+                record_to if hasattr(record_to, "inbound") else SessionRecorder(record_to)
+            )
+        self._ever_connected = False
+        self._tick_callback_errors = 0
+        if schema is not None:
+            self._install_schema(schema)
+
+    # ---- construction helpers -------------------------------------------------------------
+
+    @classmethod
+    def builder(cls) -> ClientBuilder:
+        return ClientBuilder()
+
+    def _store_key(self) -> str:
+        if self._credentials_key is not None:
+            return self._credentials_key
+        return f"{self.uri}|{self.database}"
+
+    def _install_schema(self, schema: ModuleSchema) -> None:
+        self._schema = schema
+        self.session = Session(schema)
+        self._tables = {t.name: TableHandle(self, t) for t in self.session.cache}
+
+    @property
+    def schema(self) -> ModuleSchema:
+        if self._schema is None:
+            raise StdbError("the client has no schema yet: pass schema= or connect() first")
+        return self._schema
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.session.identity if self.session else None
+
+    @property
+    def connection_id(self) -> ConnectionId | None:
+        return self.session.connection_id if self.session else None
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state is ClientState.CONNECTED
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def table(self, name: str) -> TableHandle:
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise SchemaError(f"the module has no table {name!r}") from None
+
+    # ---- callbacks --------------------------------------------------------------------------
+
+    def on_connect(self, fn: Callable[[Identity, str, ConnectionId], None]) -> CallbackHandle:
+        """``fn(identity, token, connection_id)`` after each (re)connection's IdentityToken."""
+        return _register(self._on_connect, fn)
+
+    def on_connect_error(self, fn: Callable[[BaseException], None]) -> CallbackHandle:
+        """``fn(error)`` when a connection could not be opened (``AuthError`` for bad tokens)."""
+        return _register(self._on_connect_error, fn)
+
+    def on_disconnect(self, fn: Callable[[DisconnectReason], None]) -> CallbackHandle:
+        return _register(self._on_disconnect, fn)
+
+    def on_reconnect(self, fn: Callable[[], None]) -> CallbackHandle:
+        """``fn()`` once a reconnect restored every subscription and reconciled the cache."""
+        return _register(self._on_reconnect, fn)
+
+    def on_reducer(self, name: str, fn: Callable[[ReducerEvent], None]) -> CallbackHandle:
+        """``fn(event)`` for every run of reducer ``name`` this client hears of."""
+        return _register(self._on_reducer.setdefault(name, []), fn)
+
+    def on_any_reducer(self, fn: Callable[[ReducerEvent], None]) -> CallbackHandle:
+        return _register(self._on_any_reducer, fn)
+
+    def on_server_error(self, fn: Callable[[str], None]) -> CallbackHandle:
+        """``fn(message)`` for message-level errors the server reports outside any reducer."""
+        return _register(self._on_server_error, fn)
+
+    def on_callback_error(self, fn: Callable[[BaseException, str], None]) -> CallbackHandle:
+        """``fn(exception, where)`` when one of your callbacks raised (it is also logged)."""
+        return _register(self._on_callback_error, fn)
+
+    # ---- connecting -------------------------------------------------------------------------
+
+    def connect(self) -> Client:
+        """Open the connection: the one blocking step (bounded by ``connect_timeout``).
+
+        Fetches the schema over HTTP first when none was given. Raises ``AuthError`` /
+        ``ConnectError``; the ``on_connect_error`` callbacks see the same error.
+        """
+        if self.state is ClientState.CLOSED:
+            raise StdbError("this client was disconnected; make a new one")
+        try:
+            if self._schema is None:
+                from .http import get_schema
+
+                self._install_schema(
+                    ModuleSchema.from_json(get_schema(self.uri, self.database, self._token))
+                )
+            self._open_transport(self.connect_timeout)
+        except (ConnectError, OSError) as exc:
+            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            raise
+        return self
+
+    def _open_transport(self, timeout: float) -> None:
+        url = build_subscribe_url(
+            self.uri,
+            self.database,
+            compression=self.compression,  # type: ignore[arg-type]
+            light=self.light,
+        )
+        if self._transport_factory is not None:
+            transport = self._transport_factory(url, self._token)
+        else:
+            transport = WebSocketTransport.connect(url, token=self._token, timeout=timeout)
+        self.transport = transport
+        self.state = ClientState.CONNECTING
+        if self._recorder is not None:
+            self._recorder.connection(
+                {
+                    "uri": self.uri,
+                    "database": self.database,
+                    "url": url,
+                    "compression": self.compression,
+                    "light": self.light,
+                    "has_token": self._token is not None,
+                }
+            )
+
+    def disconnect(self) -> None:
+        """Close the connection for good (no reconnect); fires ``on_disconnect`` (LOCAL)."""
+        was_open = self.transport is not None and self.state is not ClientState.CLOSED
+        if self.transport is not None:
+            try:
+                self.transport.flush()
+                self.transport.close(1000, "client disconnect")
+            except OSError:
+                pass
+        self.transport = None
+        self.state = ClientState.CLOSED
+        self._next_reconnect_at = None
+        if was_open:
+            self._fire_list(
+                self._on_disconnect, "on_disconnect", DisconnectReason(DisconnectKind.LOCAL, 1000)
+            )
+        if self._recorder is not None:
+            self._recorder.disconnect("local", self._clock())
+            self._recorder.close()
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def _session(self) -> Session:
+        if self.session is None:
+            raise StdbError("the client has no schema yet: pass schema= or connect() first")
+        return self.session
+
+    def _send(self, frame: bytes) -> None:
+        if self.state is not ClientState.CONNECTED or self.transport is None:
+            self._outbox.append(frame)  # sent once the connection is up
+            return
+        if self._recorder is not None:
+            self._recorder.outbound(frame, self._clock())
+        self.transport.send(frame)
+        if not self._in_tick:
+            self.transport.flush()
+
+    def subscribe(self, queries: str | Sequence[str]) -> SubscriptionHandle:
+        """Subscribe to one or more SQL queries as one set; returns its handle."""
+        rec, frame = self._session().subscribe(queries, self._clock())
+        handle = SubscriptionHandle(self, rec)
+        self._subs[rec.query_id] = handle
+        self._send(frame)
+        return handle
+
+    def subscribe_single(self, query: str) -> SubscriptionHandle:
+        """The deprecated single-query path (``SubscribeSingle``); prefer ``subscribe``."""
+        rec, frame = self._session().subscribe(query, self._clock(), single=True)
+        handle = SubscriptionHandle(self, rec)
+        self._subs[rec.query_id] = handle
+        self._send(frame)
+        return handle
+
+    def subscribe_legacy(self, queries: Sequence[str]) -> SubscriptionHandle:
+        """The legacy ``Subscribe``: replaces every earlier legacy query set."""
+        rec, frame = self._session().subscribe_legacy(queries, self._clock())
+        handle = SubscriptionHandle(self, rec)
+        self._subs[rec.query_id] = handle
+        self._send(frame)
+        return handle
+
+    def subscribe_to_all_tables(self) -> SubscriptionHandle:
+        """Every table of the schema, one ``SELECT *`` each (the server's ``*`` form is
+        refused by some versions, so the queries are spelled out)."""
+        names = [t.name for t in self.schema.tables.values() if t.public]
+        return self.subscribe([f"SELECT * FROM {n}" for n in names])
+
+    def _unsubscribe(self, handle: SubscriptionHandle) -> None:
+        frame = self._session().unsubscribe(handle.query_id)
+        if frame is not None:
+            self._send(frame)
+
+    def unsubscribe(self, query_id: int) -> None:
+        handle = self._subs.get(query_id)
+        if handle is not None:
+            handle.unsubscribe()
+
+    def call_reducer(
+        self,
+        name: str,
+        *args: Any,
+        flags: P.CallReducerFlags | int = P.CallReducerFlags.FULL_UPDATE,
+        **kwargs: Any,
+    ) -> int:
+        """Call reducer ``name`` with positional or keyword arguments; returns the request id.
+
+        Arguments are encoded from the reducer's parameter types in the schema. Pass one
+        ``bytes`` argument to send pre-encoded BSATN as is.
+        """
+        session = self._session()
+        if kwargs:
+            rdef = session.schema.reducer(name)
+            names = rdef.param_names
+            merged = dict(zip(names, args))
+            merged.update(kwargs)
+            unknown = set(merged) - set(names)
+            if unknown:
+                raise TypeError(f"reducer {name!r} has no parameter(s) {sorted(unknown)}")
+            payload: Any = merged
+        elif len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+            payload = bytes(args[0])
+        else:
+            payload = tuple(args)
+        rid, frame = session.call_reducer(
+            name, payload, flags=P.CallReducerFlags(flags), now=self._clock()
+        )
+        self._send(frame)
+        return rid
+
+    def one_off_query(self, sql: str, callback: Callable[[OneOffQueryResult], None]) -> bytes:
+        """Run ``sql`` once; ``callback(result)`` fires inside a later tick."""
+        mid, frame = self._session().one_off_query(sql, self._clock())
+        self._one_off_callbacks[mid] = callback
+        self._send(frame)
+        return mid
+
+    # ---- the tick ---------------------------------------------------------------------------
+
+    def tick(
+        self,
+        budget_ms: float | None | _Default = _Default.DEFAULT,
+        max_messages: int | None | _Default = _Default.DEFAULT,
+    ) -> TickStats:
+        """Do this frame's networking; never blocks. See ``docs/tick.md``.
+
+        ``budget_ms`` bounds the time spent applying messages (None = no limit) and
+        ``max_messages`` their number; at least one queued message is applied per tick.
+        """
+        budget = self.budget_ms if isinstance(budget_ms, _Default) else budget_ms
+        limit = self.max_messages if isinstance(max_messages, _Default) else max_messages
+        clock = self._clock
+        start = clock()
+        self._tick_index += 1
+        gap = 0.0 if self._last_tick_at is None else start - self._last_tick_at
+        self._last_tick_at = start
+        ts = TickStats()
+        self._tick_callback_errors = 0
+        if self._recorder is not None:
+            self._recorder.tick(self._tick_index, start)
+        transport = self.transport
+        bytes_in0 = transport.bytes_in if transport else 0
+        bytes_out0 = transport.bytes_out if transport else 0
+        self._in_tick = True
+        try:
+            if transport is None:
+                self._maybe_reconnect(start)
+            else:
+                transport.flush()
+                room = self.inbound_queue_limit - len(self._queue)
+                if room > 0:
+                    frames = transport.poll(room)
+                    if frames:
+                        ts.frames_read = len(frames)
+                        rec = self._recorder
+                        for f in frames:
+                            if rec is not None:
+                                rec.inbound(f, start)
+                            self._queue.append((f, start))
+                self._apply_queue(ts, start, budget, limit)
+                if self.transport is not None and not self.transport.is_open and not self._queue:
+                    self._connection_lost(self.transport.closed_reason, gap)
+                if self.transport is not None:
+                    self.transport.flush()
+        finally:
+            self._in_tick = False
+        end = clock()
+        t2 = self.transport
+        ts.bytes_in = (t2.bytes_in - bytes_in0) if t2 is not None and t2 is transport else 0
+        ts.bytes_out = (t2.bytes_out - bytes_out0) if t2 is not None and t2 is transport else 0
+        ts.queue_depth = len(self._queue)
+        ts.oldest_queued_age = (end - self._queue[0][1]) if self._queue else 0.0
+        ts.elapsed = end - start
+        ts.state = self.state
+        ts.callback_errors = self._tick_callback_errors
+        st = self.stats
+        st.ticks += 1
+        st.messages_applied += ts.messages_applied
+        st.bytes_in += ts.bytes_in
+        st.bytes_out += ts.bytes_out
+        st.callback_errors += ts.callback_errors
+        if ts.elapsed > st.max_tick_seconds:
+            st.max_tick_seconds = ts.elapsed
+        st._window.append((end, st.bytes_in, st.bytes_out, st.messages_applied))
+        return ts
+
+    def _apply_queue(
+        self, ts: TickStats, start: float, budget: float | None, limit: int | None
+    ) -> None:
+        queue = self._queue
+        clock = self._clock
+        deadline = None if budget is None else start + budget / 1000.0
+        applied = 0
+        while queue:
+            if applied and (
+                (deadline is not None and clock() >= deadline)
+                or (limit is not None and applied >= limit)
+            ):
+                ts.budget_exhausted = True
+                break
+            frame, _arrived = queue.popleft()
+            applied += 1
+            if not self._apply_frame(frame):
+                break
+        ts.messages_applied = applied
+
+    def _apply_frame(self, frame: bytes) -> bool:
+        """Apply one frame and fire its callbacks; False when the connection failed."""
+        session = self.session
+        assert session is not None
+        now = self._clock()
+        was_restoring = session.restoring
+        try:
+            events = session.receive(frame, now, self._before_commit)
+        except ProtocolError as exc:
+            log.error("protocol error, closing the connection: %s", exc)
+            self._queue.clear()
+            if self.transport is not None:
+                try:
+                    self.transport.close(1002, "protocol error")
+                except OSError:
+                    pass
+            self._connection_lost(CloseInfo.failed(exc, 1002), 0.0, allow_reconnect=False)
+            return False
+        for ev in events:
+            self._dispatch(ev)
+        if was_restoring and not session.restoring and self.state is ClientState.CONNECTED:
+            self._finish_reconnect()
+        return True
+
+    # ---- dispatch ---------------------------------------------------------------------------
+
+    def _guard(self, where: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # a user callback failed: report, never corrupt
+            self._tick_callback_errors += 1
+            log.exception("callback %s raised", where)
+            for hook in list(self._on_callback_error):
+                try:
+                    hook(exc, where)
+                except Exception:
+                    log.exception("on_callback_error hook raised")
+
+    def _fire_list(self, lst: Sequence[Callable[..., Any]], where: str, *args: Any) -> None:
+        for fn in list(lst):
+            self._guard(where, fn, *args)
+
+    def _before_commit(self, diff: MessageDiff, ctx: RowEventContext) -> None:
+        for td in diff:
+            handle = self._tables.get(td.table_name)
+            if handle is None or not handle._on_before_delete:
+                continue
+            cbs = handle._on_before_delete
+            where = f"{td.table_name}.on_before_delete"
+            for row in td.deletes:
+                for fn in list(cbs):
+                    self._guard(where, fn, ctx, row)
+            for old, _new in td.updates:
+                for fn in list(cbs):
+                    self._guard(where, fn, ctx, old)
+
+    def _dispatch(self, ev: SessionEvent) -> None:
+        t = type(ev)
+        if t is TableChangeEvent:
+            assert isinstance(ev, TableChangeEvent)
+            handle = self._tables.get(ev.table_name)
+            if handle is None:
+                return
+            ctx = ev.context
+            if handle._on_insert and ev.inserts:
+                where = f"{ev.table_name}.on_insert"
+                for row in ev.inserts:
+                    for fn in list(handle._on_insert):
+                        self._guard(where, fn, ctx, row)
+            if handle._on_delete and ev.deletes:
+                where = f"{ev.table_name}.on_delete"
+                for row in ev.deletes:
+                    for fn in list(handle._on_delete):
+                        self._guard(where, fn, ctx, row)
+            if handle._on_update and ev.updates:
+                where = f"{ev.table_name}.on_update"
+                for old, new in ev.updates:
+                    for ufn in list(handle._on_update):
+                        self._guard(where, ufn, ctx, old, new)
+        elif t is ReducerEvent:
+            assert isinstance(ev, ReducerEvent)
+            if ev.round_trip is not None:
+                self.stats.last_rtt = ev.round_trip
+                self.stats.rtt_samples.append(ev.round_trip)
+            self._fire_list(
+                self._on_reducer.get(ev.reducer_name, ()), f"on_reducer({ev.reducer_name})", ev
+            )
+            self._fire_list(self._on_any_reducer, "on_any_reducer", ev)
+        elif t is ConnectedEvent:
+            assert isinstance(ev, ConnectedEvent)
+            self._on_connected(ev)
+        elif t is SubscriptionAppliedEvent:
+            assert isinstance(ev, SubscriptionAppliedEvent)
+            sub = self._subs.get(ev.query_id)
+            if sub is not None:
+                self._fire_list(sub._on_applied, "subscription.on_applied", sub)
+        elif t is SubscriptionEndedEvent:
+            assert isinstance(ev, SubscriptionEndedEvent)
+            sub = self._subs.get(ev.query_id)
+            if sub is not None:
+                self._fire_list(sub._on_end, "subscription.on_end", sub)
+        elif t is SubscriptionErrorEvent:
+            assert isinstance(ev, SubscriptionErrorEvent)
+            for qid in ev.affected:
+                sub = self._subs.get(qid)
+                if sub is not None:
+                    self._fire_list(sub._on_error, "subscription.on_error", sub, ev.error)
+            if not ev.affected:
+                log.warning("subscription error for no known subscription: %s", ev.error)
+        elif t is OneOffQueryResult:
+            assert isinstance(ev, OneOffQueryResult)
+            cb = self._one_off_callbacks.pop(ev.message_id, None)
+            if cb is not None:
+                self._guard("one_off_query callback", cb, ev)
+        elif t is ServerErrorEvent:
+            assert isinstance(ev, ServerErrorEvent)
+            self._fire_list(self._on_server_error, "on_server_error", ev.message)
+
+    def _on_connected(self, ev: ConnectedEvent) -> None:
+        reconnecting = self._ever_connected
+        self.state = ClientState.CONNECTED
+        self._ever_connected = True
+        self._reconnect_attempt = 0
+        self._next_reconnect_at = None
+        self._remember_token(ev.token)
+        session = self._session()
+        frames = session.restore_frames(self._clock()) if reconnecting else []
+        outbox, self._outbox = self._outbox, []
+        for f in [*frames, *outbox]:
+            self._send(f)
+        self._fire_list(self._on_connect, "on_connect", ev.identity, ev.token, ev.connection_id)
+        if reconnecting and not frames:
+            # Nothing to restore: reconcile (empties the cache) and the reconnect is done.
+            for e in session.complete_restore(self._before_commit):
+                self._dispatch(e)
+            self._finish_reconnect()
+
+    def _finish_reconnect(self) -> None:
+        self.stats.reconnects += 1
+        self._fire_list(self._on_reconnect, "on_reconnect")
+
+    def _remember_token(self, token: str) -> None:
+        if self._credentials is not None:
+            from .credentials import should_store
+
+            stored = self._credentials.load(self._store_key())
+            if should_store(token, stored):
+                self._credentials.save(self._store_key(), token)
+                self._token = token
+        elif self._token is None:
+            self._token = token
+
+    # ---- disconnects and reconnects ---------------------------------------------------------
+
+    def _connection_lost(
+        self, info: CloseInfo | None, gap: float, *, allow_reconnect: bool = True
+    ) -> None:
+        self.transport = None
+        if info is None:
+            info = CloseInfo.abnormal()
+        stalled = gap if gap >= self.stall_threshold else None
+        if stalled is not None and info.kind is not CloseKind.CLEAN:
+            kind = DisconnectKind.STALL
+        elif info.kind is CloseKind.CLEAN:
+            kind = DisconnectKind.CLEAN
+        elif info.kind is CloseKind.ABNORMAL:
+            kind = DisconnectKind.ABNORMAL
+        else:
+            kind = DisconnectKind.ERROR
+        will = allow_reconnect and self.reconnect_policy.enabled and self._ever_connected
+        reason = DisconnectReason(kind, info.code, info.reason, info.error, stalled, will)
+        log.info("disconnected: %s", reason.describe())
+        if self._recorder is not None:
+            self._recorder.disconnect(reason.describe(), self._clock())
+        if will:
+            self.state = ClientState.RECONNECTING
+            assert self.session is not None
+            self.session.begin_reconnect()
+            self._schedule_reconnect()
+        else:
+            self.state = ClientState.DISCONNECTED
+        self._fire_list(self._on_disconnect, "on_disconnect", reason)
+
+    def _schedule_reconnect(self) -> None:
+        delay = self.reconnect_policy.delay(self._reconnect_attempt, self._rng)
+        self._next_reconnect_at = self._clock() + delay
+
+    def _maybe_reconnect(self, now: float) -> None:
+        if self.state is not ClientState.RECONNECTING or self._next_reconnect_at is None:
+            return
+        if now < self._next_reconnect_at:
+            return
+        policy = self.reconnect_policy
+        self._reconnect_attempt += 1
+        try:
+            self._open_transport(policy.connect_timeout)
+        except AuthError as exc:
+            log.error("reconnect refused the token: %s", exc)
+            self.state = ClientState.DISCONNECTED
+            self._next_reconnect_at = None
+            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            return
+        except (ConnectError, OSError) as exc:
+            log.info("reconnect attempt %d failed: %s", self._reconnect_attempt, exc)
+            if policy.max_attempts is not None and self._reconnect_attempt >= policy.max_attempts:
+                self.state = ClientState.DISCONNECTED
+                self._next_reconnect_at = None
+                self._fire_list(self._on_connect_error, "on_connect_error", exc)
+                return
+            self.state = ClientState.RECONNECTING
+            self._schedule_reconnect()
+            return
+
+    # ---- convenience loops ------------------------------------------------------------------
+
+    def run_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 10.0,
+        *,
+        tick_interval: float = 0.001,
+        budget_ms: float | None = None,
+    ) -> bool:
+        """Tick until ``predicate()`` is true (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick(budget_ms=budget_ms)
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(tick_interval)
+
+    def run_forever(self, *, fps: float = 60.0, budget_ms: float | None = None) -> None:
+        """Tick at ``fps`` until ``disconnect()`` is called (for scripts and tools)."""
+        interval = 1.0 / fps
+        while self.state is not ClientState.CLOSED:
+            t0 = time.monotonic()
+            self.tick(budget_ms=budget_ms)
+            rest = interval - (time.monotonic() - t0)
+            if rest > 0:
+                time.sleep(rest)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.state is not ClientState.CLOSED:
+            self.disconnect()
+
+    def __repr__(self) -> str:
+        return f"Client({self.uri!r}, {self.database!r}, state={self.state.value})"
+
+
+class ClientBuilder:
+    """Fluent construction: ``Client.builder().with_uri(...).with_module_name(...).build()``."""
+
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+        self._uri: str | None = None
+        self._db: str | None = None
+        self._on_connect: list[Callable[[Identity, str, ConnectionId], None]] = []
+        self._on_connect_error: list[Callable[[BaseException], None]] = []
+        self._on_disconnect: list[Callable[[DisconnectReason], None]] = []
+
+    def with_uri(self, uri: str) -> ClientBuilder:
+        self._uri = uri
+        return self
+
+    def with_module_name(self, name: str) -> ClientBuilder:
+        self._db = name
+        return self
+
+    with_database = with_module_name
+
+    def with_token(self, token: str | None) -> ClientBuilder:
+        self._kw["token"] = token
+        return self
+
+    def with_schema(self, schema: ModuleSchema) -> ClientBuilder:
+        self._kw["schema"] = schema
+        return self
+
+    def with_compression(self, compression: str) -> ClientBuilder:
+        self._kw["compression"] = compression
+        return self
+
+    def with_light_mode(self, light: bool = True) -> ClientBuilder:
+        self._kw["light"] = light
+        return self
+
+    def with_credentials(self, store: Any, key: str | None = None) -> ClientBuilder:
+        self._kw["credentials"] = store
+        self._kw["credentials_key"] = key
+        return self
+
+    def with_reconnect(self, policy: ReconnectPolicy | bool) -> ClientBuilder:
+        self._kw["reconnect"] = policy
+        return self
+
+    def with_budget(
+        self, budget_ms: float | None = None, max_messages: int | None = None
+    ) -> ClientBuilder:
+        self._kw["budget_ms"] = budget_ms
+        self._kw["max_messages"] = max_messages
+        return self
+
+    def with_inbound_queue_limit(self, limit: int) -> ClientBuilder:
+        self._kw["inbound_queue_limit"] = limit
+        return self
+
+    def with_transport_factory(self, factory: TransportFactory) -> ClientBuilder:
+        self._kw["transport_factory"] = factory
+        return self
+
+    def with_record_to(self, path: Any) -> ClientBuilder:
+        self._kw["record_to"] = path
+        return self
+
+    def with_option(self, name: str, value: Any) -> ClientBuilder:
+        """Any other ``Client`` keyword argument."""
+        self._kw[name] = value
+        return self
+
+    def on_connect(self, fn: Callable[[Identity, str, ConnectionId], None]) -> ClientBuilder:
+        self._on_connect.append(fn)
+        return self
+
+    def on_connect_error(self, fn: Callable[[BaseException], None]) -> ClientBuilder:
+        self._on_connect_error.append(fn)
+        return self
+
+    def on_disconnect(self, fn: Callable[[DisconnectReason], None]) -> ClientBuilder:
+        self._on_disconnect.append(fn)
+        return self
+
+    def build(self) -> Client:
+        """The client, not yet connected."""
+        if not self._uri or not self._db:
+            raise ValueError("with_uri(...) and with_module_name(...) are required")
+        client = Client(self._uri, self._db, **self._kw)
+        for fn in self._on_connect:
+            client.on_connect(fn)
+        for fn2 in self._on_connect_error:
+            client.on_connect_error(fn2)
+        for fn3 in self._on_disconnect:
+            client.on_disconnect(fn3)
+        return client
+
+    def connect(self) -> Client:
+        """Build and connect (the blocking handshake)."""
+        return self.build().connect()

@@ -1,0 +1,731 @@
+"""The sans-I/O connection state: server frames in, events and cache changes out.
+
+A ``Session`` holds what one logical connection knows (identity, token, subscriptions,
+reducer calls awaiting an answer) and the client cache. It never touches a socket, a clock
+or a thread: ``receive(frame, now)`` decodes and applies one server frame and returns the
+events in callback order; the request methods return the frames to send. That makes every
+protocol behaviour testable from bytes alone, and lets recordings replay with no server.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol as P
+from .cache import ClientCache, MessageDiff
+from .errors import DecodeError, EncodeError, ProtocolError, SchemaError, StdbError
+from .events import (
+    ConnectedEvent,
+    EventCause,
+    OneOffQueryResult,
+    ReducerEvent,
+    ReducerStatus,
+    RowEventContext,
+    ServerErrorEvent,
+    SessionEvent,
+    SubscriptionAppliedEvent,
+    SubscriptionEndedEvent,
+    SubscriptionErrorEvent,
+    TableChangeEvent,
+)
+from .sats.codec import get_codec
+from .sats.values import ConnectionId, Identity
+from .schema import ModuleSchema
+
+__all__ = [
+    "PendingCall",
+    "Session",
+    "SessionFailed",
+    "SubscriptionKind",
+    "SubscriptionRecord",
+    "SubscriptionState",
+]
+
+log = logging.getLogger("stdb_game.session")
+
+#: Reducer names servers use for message-level errors that belong to no reducer.
+_NO_REDUCER = ("<none>", "")
+#: Callback the client passes to ``receive``: runs after a message's diff is computed and
+#: before it is written to the cache (``on_before_delete`` sees the old cache).
+BeforeCommit = Callable[[MessageDiff, RowEventContext], None]
+
+
+class SessionFailed(StdbError):
+    """The session hit a protocol error earlier and takes no more frames."""
+
+
+class SubscriptionState(enum.Enum):
+    PENDING = "pending"  # sent, not yet applied
+    ACTIVE = "active"
+    ENDING = "ending"  # unsubscribe sent
+    ENDED = "ended"
+    ERROR = "error"
+
+
+class SubscriptionKind(enum.Enum):
+    MULTI = "multi"  # SubscribeMulti / UnsubscribeMulti (the modern path)
+    SINGLE = "single"  # SubscribeSingle / Unsubscribe (deprecated on the server)
+    LEGACY = "legacy"  # Subscribe / InitialSubscription (replaces the whole legacy set)
+
+
+@dataclass
+class SubscriptionRecord:
+    """One subscription as the session tracks it."""
+
+    query_id: int
+    queries: tuple[str, ...]
+    kind: SubscriptionKind
+    state: SubscriptionState = SubscriptionState.PENDING
+    request_id: int = 0
+    error: str | None = None
+    sent_at: float = 0.0
+    applied_at: float | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """Should this subscription be restored after a reconnect?"""
+        return self.state in (SubscriptionState.PENDING, SubscriptionState.ACTIVE)
+
+
+@dataclass
+class PendingCall:
+    """A reducer call sent and not yet answered."""
+
+    request_id: int
+    reducer: str
+    flags: P.CallReducerFlags
+    sent_at: float
+
+
+@dataclass
+class _Restore:
+    """State while the subscriptions of a new connection come back after a reconnect."""
+
+    waiting: set[int]
+    rows: dict[str, Counter[bytes]] = field(default_factory=dict)
+
+
+class Session:
+    """One connection's protocol state and cache.
+
+    Reconnecting keeps the session (subscriptions, cache, request counters) and calls
+    ``begin_reconnect``; a brand new client builds a brand new session (nothing lives at
+    module or class level).
+    """
+
+    def __init__(self, schema: ModuleSchema, *, cache: ClientCache | None = None) -> None:
+        self.schema = schema
+        self.cache = cache if cache is not None else ClientCache()
+        for t in schema.tables.values():
+            if t.name not in self.cache:
+                self.cache.add_table(
+                    t.name,
+                    t.row_type,
+                    primary_key=t.primary_key,
+                    unique_columns=[c[0] for c in t.unique_columns if len(c) == 1],
+                    indexes=[ix.columns for ix in t.indexes],
+                )
+        self.identity: Identity | None = None
+        self.connection_id: ConnectionId | None = None
+        self._token: str | None = None
+        self.subscriptions: dict[int, SubscriptionRecord] = {}
+        self.pending_calls: deque[PendingCall] = deque()
+        self.failed: ProtocolError | None = None
+        self._next_request_id = 1
+        self._next_query_id = 1
+        self._next_message_id = 1
+        self._one_off: dict[bytes, tuple[str, float]] = {}
+        self._restore: _Restore | None = None
+        self.messages_received = 0
+        self.lost_calls = 0
+
+    # ---- state --------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @property
+    def connected(self) -> bool:
+        """True once the current connection's ``IdentityToken`` arrived."""
+        return self.identity is not None and self.connection_id is not None
+
+    @property
+    def restoring(self) -> bool:
+        """True while a reconnect waits for its restored subscriptions."""
+        return self._restore is not None
+
+    def __repr__(self) -> str:
+        who = self.identity.to_hex()[:16] if self.identity else "?"
+        return f"Session(identity={who}…, subscriptions={len(self.subscriptions)})"
+
+    def begin_reconnect(self) -> None:
+        """Forget the server-side state of the old connection, keep subscriptions and cache.
+
+        Calls in flight are lost (their outcome is unknown): they are counted in
+        ``lost_calls`` and dropped. After the new ``IdentityToken``, ``restore_frames``
+        resubscribes every live subscription; the cache is reconciled once all are back.
+        """
+        self.connection_id = None
+        self.identity = None
+        self.lost_calls += len(self.pending_calls)
+        self.pending_calls.clear()
+        self._one_off.clear()
+        self.failed = None
+        live = [s for s in self.subscriptions.values() if s.is_live]
+        for s in self.subscriptions.values():
+            if s.state is SubscriptionState.ENDING:
+                s.state = SubscriptionState.ENDED  # the server forgot it anyway
+        self._restore = _Restore(waiting={s.query_id for s in live})
+
+    def restore_frames(self, now: float = 0.0) -> list[bytes]:
+        """Frames that bring back every live subscription on a new connection, in one go."""
+        frames: list[bytes] = []
+        if self._restore is None:
+            return frames
+        for rec in self.subscriptions.values():
+            if rec.query_id not in self._restore.waiting:
+                continue
+            rec.state = SubscriptionState.PENDING
+            rec.sent_at = now
+            rec.request_id = self._take_request_id()
+            frames.append(self._subscribe_frame(rec))
+        return frames
+
+    def complete_restore(self, before_commit: BeforeCommit | None = None) -> list[SessionEvent]:
+        """Finish a reconnect that has no subscription left to wait for (reconciles the cache)."""
+        if self._restore is None or self._restore.waiting:
+            return []
+        return self._finish_restore(before_commit)
+
+    # ---- requests (return frames to send) -----------------------------------------------
+
+    def _take_request_id(self) -> int:
+        rid = self._next_request_id
+        self._next_request_id = (rid + 1) & 0xFFFFFFFF or 1
+        return rid
+
+    def _take_query_id(self) -> int:
+        qid = self._next_query_id
+        while qid in self.subscriptions and self.subscriptions[qid].state not in (
+            SubscriptionState.ENDED,
+            SubscriptionState.ERROR,
+        ):
+            qid = (qid + 1) & 0xFFFFFFFF
+        self._next_query_id = (qid + 1) & 0xFFFFFFFF
+        return qid
+
+    def _subscribe_frame(self, rec: SubscriptionRecord) -> bytes:
+        msg: P.ClientMessage
+        if rec.kind is SubscriptionKind.MULTI:
+            msg = P.SubscribeMulti(rec.queries, rec.request_id, P.QueryId(rec.query_id))
+        elif rec.kind is SubscriptionKind.SINGLE:
+            msg = P.SubscribeSingle(rec.queries[0], rec.request_id, P.QueryId(rec.query_id))
+        else:
+            legacy = [
+                q
+                for s in self.subscriptions.values()
+                if s.kind is SubscriptionKind.LEGACY and s.is_live
+                for q in s.queries
+            ]
+            msg = P.Subscribe(tuple(legacy), rec.request_id)
+        return P.encode_client_message(msg)
+
+    def subscribe(
+        self, queries: Sequence[str] | str, now: float = 0.0, *, single: bool = False
+    ) -> tuple[SubscriptionRecord, bytes]:
+        """Subscribe to a query set (``SubscribeMulti``; ``single=True`` for the old path)."""
+        if isinstance(queries, str):
+            queries = (queries,)
+        qs = tuple(queries)
+        if not qs:
+            raise ValueError("subscribe needs at least one query")
+        if single and len(qs) != 1:
+            raise ValueError("a single subscription takes exactly one query")
+        kind = SubscriptionKind.SINGLE if single else SubscriptionKind.MULTI
+        rec = SubscriptionRecord(
+            self._take_query_id(), qs, kind, request_id=self._take_request_id(), sent_at=now
+        )
+        self.subscriptions[rec.query_id] = rec
+        if self._restore is not None:
+            self._restore.waiting.add(rec.query_id)
+        return rec, self._subscribe_frame(rec)
+
+    def subscribe_legacy(
+        self, queries: Sequence[str], now: float = 0.0
+    ) -> tuple[SubscriptionRecord, bytes]:
+        """Legacy ``Subscribe``: replaces every earlier legacy query (the old SDK's path)."""
+        for s in self.subscriptions.values():
+            if s.kind is SubscriptionKind.LEGACY and s.is_live:
+                s.state = SubscriptionState.ENDED
+        rec = SubscriptionRecord(
+            self._take_query_id(),
+            tuple(queries),
+            SubscriptionKind.LEGACY,
+            request_id=self._take_request_id(),
+            sent_at=now,
+        )
+        self.subscriptions[rec.query_id] = rec
+        return rec, self._subscribe_frame(rec)
+
+    def unsubscribe(self, query_id: int) -> bytes | None:
+        """The frame ending subscription ``query_id``, or None when there is nothing to end.
+
+        Unsubscribing twice (or an unknown id) sends nothing and changes nothing.
+        """
+        rec = self.subscriptions.get(query_id)
+        if rec is None or rec.state not in (SubscriptionState.ACTIVE, SubscriptionState.PENDING):
+            return None
+        if rec.kind is SubscriptionKind.LEGACY:
+            raise ValueError("legacy subscriptions end by subscribing to a new legacy set")
+        if self._restore is not None and query_id in self._restore.waiting:
+            # Not yet back on the new connection: drop it from the restore instead.
+            self._restore.waiting.discard(query_id)
+            rec.state = SubscriptionState.ENDED
+            return None
+        if rec.state is SubscriptionState.PENDING:
+            log.debug("unsubscribing %d before it applied", query_id)
+        rec.state = SubscriptionState.ENDING
+        rid = self._take_request_id()
+        msg: P.ClientMessage
+        if rec.kind is SubscriptionKind.SINGLE:
+            msg = P.Unsubscribe(rid, P.QueryId(query_id))
+        else:
+            msg = P.UnsubscribeMulti(rid, P.QueryId(query_id))
+        return P.encode_client_message(msg)
+
+    def encode_reducer_args(self, reducer: str, args: Any) -> bytes:
+        """BSATN of a reducer's argument product from a tuple, dict or generated args object."""
+        rdef = self.schema.reducers.get(reducer)
+        if rdef is None:
+            raise SchemaError(
+                f"the module has no reducer {reducer!r}; pass args as bytes to call it anyway"
+            )
+        if not isinstance(args, (tuple, list, dict)) and len(rdef.params.elements) == 1:
+            args = (args,)
+        try:
+            return get_codec(rdef.params).encode(tuple(args) if isinstance(args, list) else args)
+        except EncodeError as exc:
+            raise EncodeError(
+                f"arguments of reducer {reducer!r} ({', '.join(rdef.param_names)}): {exc.reason}",
+                type_name=exc.type_name,
+            ) from None
+
+    def call_reducer(
+        self,
+        reducer: str,
+        args: bytes | Any = b"",
+        *,
+        flags: P.CallReducerFlags = P.CallReducerFlags.FULL_UPDATE,
+        now: float = 0.0,
+    ) -> tuple[int, bytes]:
+        """The request id and frame of a reducer call; ``args`` are bytes or Python values."""
+        rdef = self.schema.reducers.get(reducer)
+        if rdef is not None and rdef.is_lifecycle:
+            raise ValueError(f"{reducer!r} is a lifecycle reducer: the server runs it, not you")
+        raw = (
+            args
+            if isinstance(args, (bytes, bytearray))
+            else self.encode_reducer_args(reducer, args)
+        )
+        rid = self._take_request_id()
+        flags = P.CallReducerFlags(flags)
+        if flags is P.CallReducerFlags.FULL_UPDATE:
+            self.pending_calls.append(PendingCall(rid, reducer, flags, now))
+        return rid, P.encode_client_message(P.CallReducer(reducer, bytes(raw), rid, flags))
+
+    def one_off_query(self, sql: str, now: float = 0.0) -> tuple[bytes, bytes]:
+        """A one-off query's message id and frame; the answer is a ``OneOffQueryResult``."""
+        mid = self._next_message_id.to_bytes(4, "little")
+        self._next_message_id += 1
+        self._one_off[mid] = (sql, now)
+        return mid, P.encode_client_message(P.OneOffQuery(mid, sql))
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def receive(
+        self, frame: bytes, now: float = 0.0, before_commit: BeforeCommit | None = None
+    ) -> list[SessionEvent]:
+        """Decode and apply one server frame; return its events in callback order.
+
+        Any decoding or applying error fails the session (``ProtocolError``), leaving the
+        cache as it was before this frame; later frames raise ``SessionFailed``.
+        """
+        if self.failed is not None:
+            raise SessionFailed(f"the session failed earlier: {self.failed}")
+        try:
+            msg = P.decode_server_frame(frame)
+        except ProtocolError as exc:
+            self.failed = exc
+            raise
+        return self.receive_message(msg, now, before_commit)
+
+    def receive_message(
+        self, msg: P.ServerMessage, now: float = 0.0, before_commit: BeforeCommit | None = None
+    ) -> list[SessionEvent]:
+        """Apply one decoded server message (see ``receive``)."""
+        if self.failed is not None:
+            raise SessionFailed(f"the session failed earlier: {self.failed}")
+        self.messages_received += 1
+        try:
+            return self._dispatch(msg, now, before_commit)
+        except ProtocolError as exc:
+            self.failed = exc
+            raise
+        except DecodeError as exc:
+            err = ProtocolError(str(exc), what=f"rows of {type(msg).__name__}", cause=exc)
+            self.failed = err
+            raise err from exc
+
+    def _dispatch(
+        self, msg: P.ServerMessage, now: float, before_commit: BeforeCommit | None
+    ) -> list[SessionEvent]:
+        t = type(msg)
+        if t is P.TransactionUpdate:
+            assert isinstance(msg, P.TransactionUpdate)
+            return self._on_transaction(msg, now, before_commit)
+        if t is P.TransactionUpdateLight:
+            assert isinstance(msg, P.TransactionUpdateLight)
+            ctx = RowEventContext(EventCause.UNKNOWN_TRANSACTION)
+            return self._apply_rows(msg.update.tables, ctx, before_commit)
+        if t is P.IdentityToken:
+            assert isinstance(msg, P.IdentityToken)
+            self.identity = msg.identity
+            self.connection_id = msg.connection_id
+            self._token = msg.token
+            return [ConnectedEvent(msg.identity, msg.connection_id, msg.token)]
+        if t is P.SubscribeMultiApplied:
+            assert isinstance(msg, P.SubscribeMultiApplied)
+            return self._on_applied(
+                msg.query_id.id,
+                msg.request_id,
+                msg.total_host_execution_duration_micros,
+                msg.update.tables,
+                now,
+                before_commit,
+            )
+        if t is P.SubscribeApplied:
+            assert isinstance(msg, P.SubscribeApplied)
+            return self._on_applied(
+                msg.query_id.id,
+                msg.request_id,
+                msg.total_host_execution_duration_micros,
+                (msg.rows.table_rows,),
+                now,
+                before_commit,
+            )
+        if t is P.UnsubscribeMultiApplied:
+            assert isinstance(msg, P.UnsubscribeMultiApplied)
+            return self._on_unapplied(
+                msg.query_id.id, msg.request_id, msg.update.tables, before_commit
+            )
+        if t is P.UnsubscribeApplied:
+            assert isinstance(msg, P.UnsubscribeApplied)
+            return self._on_unapplied(
+                msg.query_id.id, msg.request_id, (msg.rows.table_rows,), before_commit
+            )
+        if t is P.SubscriptionError:
+            assert isinstance(msg, P.SubscriptionError)
+            return self._on_subscription_error(msg, before_commit)
+        if t is P.InitialSubscription:
+            assert isinstance(msg, P.InitialSubscription)
+            return self._on_initial_subscription(msg, now, before_commit)
+        if t is P.OneOffQueryResponse:
+            assert isinstance(msg, P.OneOffQueryResponse)
+            return [self._on_one_off(msg)]
+        if t is P.ProcedureResult:
+            log.debug("ignoring a ProcedureResult: this client calls no procedures")
+            return []
+        raise ProtocolError(f"unexpected message {t.__name__}", what="ServerMessage")
+
+    # -- rows --
+
+    @staticmethod
+    def _collect(tables: Iterable[P.TableUpdate]) -> dict[str, tuple[list[bytes], list[bytes]]]:
+        """All deletes and inserts per table name, across every query update of a message."""
+        out: dict[str, tuple[list[bytes], list[bytes]]] = {}
+        for tu in tables:
+            entry = out.get(tu.table_name)
+            if entry is None:
+                entry = out[tu.table_name] = ([], [])
+            for cqu in tu.updates:
+                qu = cqu.query_update()
+                entry[0].extend(qu.deletes.row_slices())
+                entry[1].extend(qu.inserts.row_slices())
+        return out
+
+    def _apply_rows(
+        self,
+        tables: Iterable[P.TableUpdate],
+        ctx: RowEventContext,
+        before_commit: BeforeCommit | None,
+    ) -> list[SessionEvent]:
+        updates = self._collect(tables)
+        if self._restore is not None:
+            # Mid-restore: rows belong to the new connection's picture, reconciled at the end.
+            self._stage(updates)
+            return []
+        return self._apply_updates(updates, ctx, before_commit)
+
+    def _apply_updates(
+        self,
+        updates: dict[str, tuple[list[bytes], list[bytes]]],
+        ctx: RowEventContext,
+        before_commit: BeforeCommit | None,
+    ) -> list[SessionEvent]:
+        if not updates:
+            return []
+        diff = self.cache.prepare_message(updates)
+        return self._commit(diff, ctx, before_commit)
+
+    def _commit(
+        self, diff: MessageDiff, ctx: RowEventContext, before_commit: BeforeCommit | None
+    ) -> list[SessionEvent]:
+        if before_commit is not None:
+            before_commit(diff, ctx)
+        self.cache.commit(diff)
+        events: list[SessionEvent] = []
+        for td in diff:
+            if td.inserts or td.deletes or td.updates:
+                events.append(
+                    TableChangeEvent(td.table_name, td.inserts, td.deletes, td.updates, ctx)
+                )
+        return events
+
+    def _stage(self, updates: dict[str, tuple[list[bytes], list[bytes]]]) -> None:
+        assert self._restore is not None
+        rows = self._restore.rows
+        for name, (deletes, inserts) in updates.items():
+            if name not in self.cache:
+                raise ProtocolError(
+                    f"rows for table {name!r}, which the client has no schema for",
+                    what=f"table update of {name}",
+                )
+            c = rows.setdefault(name, Counter())
+            c.update(inserts)
+            c.subtract(deletes)
+
+    def _finish_restore(self, before_commit: BeforeCommit | None) -> list[SessionEvent]:
+        assert self._restore is not None
+        staged = self._restore.rows
+        self._restore = None
+        full: dict[str, list[bytes]] = {}
+        for name, counts in staged.items():
+            full[name] = [row for row, n in counts.items() for _ in range(max(n, 0))]
+        diff = self.cache.reconcile(full)
+        return self._commit(diff, RowEventContext(EventCause.RECONNECT), before_commit)
+
+    # -- subscriptions --
+
+    def _on_applied(
+        self,
+        query_id: int,
+        request_id: int,
+        micros: int,
+        tables: Iterable[P.TableUpdate],
+        now: float,
+        before_commit: BeforeCommit | None,
+    ) -> list[SessionEvent]:
+        rec = self.subscriptions.get(query_id)
+        if rec is not None and rec.state is SubscriptionState.PENDING:
+            rec.state = SubscriptionState.ACTIVE
+            rec.applied_at = now
+        elif rec is None:
+            log.warning("SubscribeApplied for unknown query id %d: rows applied anyway", query_id)
+        if self._restore is not None:
+            self._stage(self._collect(tables))
+            self._restore.waiting.discard(query_id)
+            if self._restore.waiting:
+                return []
+            return self._finish_restore(before_commit)
+        ctx = RowEventContext(EventCause.SUBSCRIBE_APPLIED, query_id=query_id)
+        events: list[SessionEvent] = [SubscriptionAppliedEvent(query_id, request_id, micros)]
+        events.extend(self._apply_rows(tables, ctx, before_commit))
+        return events
+
+    def _on_unapplied(
+        self,
+        query_id: int,
+        request_id: int,
+        tables: Iterable[P.TableUpdate],
+        before_commit: BeforeCommit | None,
+    ) -> list[SessionEvent]:
+        rec = self.subscriptions.get(query_id)
+        if rec is not None:
+            rec.state = SubscriptionState.ENDED
+        ctx = RowEventContext(EventCause.UNSUBSCRIBE_APPLIED, query_id=query_id)
+        events: list[SessionEvent] = [SubscriptionEndedEvent(query_id, request_id)]
+        events.extend(self._apply_rows(tables, ctx, before_commit))
+        return events
+
+    def _on_subscription_error(
+        self, msg: P.SubscriptionError, before_commit: BeforeCommit | None
+    ) -> list[SessionEvent]:
+        if msg.query_id is not None:
+            rec = self.subscriptions.get(msg.query_id)
+            if rec is not None:
+                rec.state = SubscriptionState.ERROR
+                rec.error = msg.error
+            if self._restore is not None and msg.query_id in self._restore.waiting:
+                self._restore.waiting.discard(msg.query_id)
+                events: list[SessionEvent] = [
+                    SubscriptionErrorEvent(msg.query_id, msg.request_id, msg.error, (msg.query_id,))
+                ]
+                if not self._restore.waiting:
+                    events.extend(self._finish_restore(before_commit))
+                return events
+            return [
+                SubscriptionErrorEvent(msg.query_id, msg.request_id, msg.error, (msg.query_id,))
+            ]
+        # No query id: the server dropped every subscription of this connection.
+        affected = []
+        for rec in self.subscriptions.values():
+            if rec.is_live or rec.state is SubscriptionState.ENDING:
+                rec.state = SubscriptionState.ERROR
+                rec.error = msg.error
+                affected.append(rec.query_id)
+        self._restore = None
+        events = [SubscriptionErrorEvent(None, msg.request_id, msg.error, tuple(affected))]
+        diff = self.cache.reconcile({})
+        events.extend(
+            self._commit(diff, RowEventContext(EventCause.SUBSCRIPTION_ERROR), before_commit)
+        )
+        return events
+
+    def _on_initial_subscription(
+        self, msg: P.InitialSubscription, now: float, before_commit: BeforeCommit | None
+    ) -> list[SessionEvent]:
+        legacy = [
+            s
+            for s in self.subscriptions.values()
+            if s.kind is SubscriptionKind.LEGACY and s.is_live
+        ]
+        rec = legacy[-1] if legacy else None
+        updates = self._collect(msg.database_update.tables)
+        if self._restore is not None:
+            self._stage(updates)
+            if rec is not None:
+                rec.state = SubscriptionState.ACTIVE
+                self._restore.waiting.discard(rec.query_id)
+            if self._restore.waiting:
+                return []
+            return self._finish_restore(before_commit)
+        qid = rec.query_id if rec is not None else 0
+        if rec is not None:
+            rec.state = SubscriptionState.ACTIVE
+            rec.applied_at = now
+        # The legacy set is replaced whole: reconcile so unchanged rows fire nothing.
+        full = {name: ins for name, (_dels, ins) in updates.items()}
+        diff = self.cache.reconcile(full)
+        ctx = RowEventContext(EventCause.SUBSCRIBE_APPLIED, query_id=qid)
+        events: list[SessionEvent] = [
+            SubscriptionAppliedEvent(qid, msg.request_id, msg.total_host_execution_duration.micros)
+        ]
+        events.extend(self._commit(diff, ctx, before_commit))
+        return events
+
+    # -- reducers --
+
+    def _match_call(self, name: str, request_id: int, committed: bool) -> PendingCall | None:
+        """Our pending call this update answers: by request id on success, else FIFO by name."""
+        calls = self.pending_calls
+        if committed:
+            for i, c in enumerate(calls):
+                if c.request_id == request_id and c.reducer == name:
+                    del calls[i]
+                    return c
+        for i, c in enumerate(calls):
+            if c.reducer == name:
+                del calls[i]
+                return c
+        return None
+
+    def _on_transaction(
+        self, msg: P.TransactionUpdate, now: float, before_commit: BeforeCommit | None
+    ) -> list[SessionEvent]:
+        status = msg.status
+        call = msg.reducer_call
+        name = call.reducer_name
+        committed = type(status) is P.Committed
+        is_ours = (
+            self.identity is not None
+            and msg.caller_identity == self.identity
+            and msg.caller_connection_id == self.connection_id
+        )
+        if not committed and name in _NO_REDUCER:
+            text = status.message if isinstance(status, P.Failed) else "out of energy"
+            log.warning("server reported an error: %s", text)
+            return [ServerErrorEvent(text)]
+        pending = self._match_call(name, call.request_id, committed) if is_ours else None
+        rdef = self.schema.reducers.get(name)
+        args: Any = None
+        if rdef is not None and call.args:
+            try:
+                args = get_codec(rdef.params).decode(call.args)
+            except DecodeError as exc:
+                log.warning("arguments of reducer %r did not decode: %s", name, exc)
+        elif rdef is not None and not rdef.params.elements:
+            args = get_codec(rdef.params).decode(b"")
+        if committed:
+            rstatus, error = ReducerStatus.COMMITTED, None
+        elif isinstance(status, P.Failed):
+            rstatus, error = ReducerStatus.FAILED, status.message
+        else:
+            rstatus, error = ReducerStatus.OUT_OF_ENERGY, "out of energy"
+        conn = msg.caller_connection_id
+        event = ReducerEvent(
+            reducer_name=name,
+            args=args,
+            args_bytes=call.args,
+            caller_identity=msg.caller_identity,
+            caller_connection_id=None if conn.is_zero() else conn,
+            timestamp=msg.timestamp,
+            status=rstatus,
+            error=error,
+            energy_quanta_used=int(msg.energy_quanta_used),
+            host_execution_duration=msg.total_host_execution_duration,
+            reducer_id=call.reducer_id,
+            request_id=pending.request_id if pending is not None else None,
+            is_ours=is_ours,
+            round_trip=(now - pending.sent_at) if pending is not None else None,
+        )
+        if not committed:
+            return [event]
+        assert isinstance(status, P.Committed)
+        cause = EventCause.REDUCER if rdef is not None else EventCause.UNKNOWN_TRANSACTION
+        ctx = RowEventContext(cause, reducer_event=event)
+        row_events = self._apply_rows(status.database_update.tables, ctx, before_commit)
+        if rdef is None and not is_ours:
+            # Reducers the schema does not know (e.g. other clients' lifecycle reducers in
+            # generated bindings that leave them out) change rows but fire no reducer
+            # callback, as in the official SDKs.
+            return row_events
+        return [event, *row_events]
+
+    # -- one-off queries --
+
+    def _on_one_off(self, msg: P.OneOffQueryResponse) -> OneOffQueryResult:
+        self._one_off.pop(msg.message_id, None)
+        if msg.error is not None:
+            return OneOffQueryResult(
+                msg.message_id, None, [], msg.error, msg.total_host_execution_duration
+            )
+        rows: list[Any] = []
+        name: str | None = None
+        for table in msg.tables:
+            name = table.table_name
+            tdef = self.schema.tables.get(name)
+            if tdef is None:
+                raise ProtocolError(
+                    f"one-off rows of unknown table {name!r}", what="OneOffQueryResponse"
+                )
+            codec = get_codec(tdef.row_type)
+            rows.extend(codec.decode(r) for r in table.rows.row_slices())
+        return OneOffQueryResult(
+            msg.message_id, name, rows, None, msg.total_host_execution_duration
+        )
