@@ -174,7 +174,9 @@ class FrameDecoder:
                     )
                     break
             elif not b0 & 0x80 or length > 125:
-                self._fail("control frames must be final and at most 125 bytes", CLOSE_PROTOCOL_ERROR)
+                self._fail(
+                    "control frames must be final and at most 125 bytes", CLOSE_PROTOCOL_ERROR
+                )
                 break
             start = pos + head
             stop = start + length
@@ -190,7 +192,9 @@ class FrameDecoder:
                     self._fragment_size = length
             elif opcode == OP_CONT:
                 if self._fragments is None:
-                    self._fail("continuation frame without a message to continue", CLOSE_PROTOCOL_ERROR)
+                    self._fail(
+                        "continuation frame without a message to continue", CLOSE_PROTOCOL_ERROR
+                    )
                     break
                 self._fragments.append(bytes(view[start:stop]))
                 self._fragment_size += length

@@ -16,7 +16,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -76,6 +76,7 @@ class WebSocketTransport(Transport):
         ssl_context: ssl.SSLContext | None = None,
         sslopt: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        sockopt: Sequence[tuple[int, int, int]] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
         read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES,
@@ -83,7 +84,8 @@ class WebSocketTransport(Transport):
         """Open the connection; the only blocking step, bounded by ``timeout`` per socket wait.
 
         ``wss://`` verifies the server certificate by default (pass ``ssl_context`` or
-        websocket-client ``sslopt`` to change that). Raises ``AuthError`` for HTTP 401 (or
+        websocket-client ``sslopt`` to change that). ``sockopt`` holds extra
+        ``setsockopt`` arguments applied before connecting. Raises ``AuthError`` for HTTP 401 (or
         a 400 that complains about the token) and ``ConnectError`` for anything else,
         including a server that does not echo ``subprotocol``.
         """
@@ -101,6 +103,7 @@ class WebSocketTransport(Transport):
                 timeout=timeout,
                 header=header,
                 sslopt=options,
+                sockopt=list(sockopt),
                 enable_multithread=False,
                 skip_utf8_validation=True,
             )
