@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 from hypothesis import given, settings
@@ -167,7 +168,7 @@ def test_any_split_of_the_stream_gives_the_same_messages(
             wire += server_frame(OP_BINARY, m)
     points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
     d = FrameDecoder()
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         d.feed(memoryview(wire)[a:b])
     assert list(d.messages) == messages
     assert d.partial_bytes == 0 and d.error is None
