@@ -1,0 +1,106 @@
+"""All tables of one message are prepared, then committed, before any callback runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cache_helpers import NOTE, PLAYER, enc, events, player
+
+from stdb_game.cache import ClientCache, StaleDiffError
+from stdb_game.errors import ProtocolError, SchemaError
+from stdb_game.sats import types as t
+
+POSITION = t.ProductType([("player_id", t.U64), ("x", t.I32), ("y", t.I32)], name="Position")
+
+
+def chat_cache() -> ClientCache:
+    cache = ClientCache()
+    cache.add_table("player", PLAYER, primary_key=0)
+    cache.add_table("position", POSITION, primary_key=0)
+    cache.add_table("note", NOTE)
+    return cache
+
+
+def test_tables_are_found_by_name() -> None:
+    cache = chat_cache()
+    assert cache.table("player").name == "player"
+    assert [tc.name for tc in cache.tables()] == ["player", "position", "note"]
+    assert "note" in cache and "nope" not in cache
+    assert cache.get("nope") is None
+    with pytest.raises(KeyError):
+        cache.table("nope")
+    with pytest.raises(SchemaError):
+        cache.add_table("player", PLAYER)
+
+
+def test_message_applies_every_table() -> None:
+    cache = chat_cache()
+    diff = cache.apply_message(
+        {"player": ([], [player(7, 0)]), "position": ([], [enc(POSITION, 7, 1, 2)])}
+    )
+    assert events(diff["player"]) == ([(7, 0)], [], [])
+    assert events(diff["position"]) == ([(7, 1, 2)], [], [])
+    assert len(diff) == 2 and diff.missing_deletes == 0 and not diff.is_empty
+
+
+def test_unknown_table_is_refused_and_nothing_changes() -> None:
+    cache = chat_cache()
+    with pytest.raises(ProtocolError) as info:
+        cache.prepare_message({"player": ([], [player(1, 0)]), "ghost": ([], [b"\x00"])})
+    assert "ghost" in str(info.value)
+    assert len(cache.table("player")) == 0
+
+
+def test_a_bad_row_in_one_table_leaves_all_tables_unchanged() -> None:
+    cache = chat_cache()
+    with pytest.raises(ProtocolError):
+        cache.apply_message({"player": ([], [player(1, 0)]), "position": ([], [b"\x01"])})
+    assert len(cache.table("player")) == 0
+
+
+def test_a_stale_table_diff_stops_the_whole_commit() -> None:
+    cache = chat_cache()
+    diff = cache.prepare_message(
+        {"player": ([], [player(1, 0)]), "position": ([], [enc(POSITION, 1, 0, 0)])}
+    )
+    cache.table("position").apply([], [enc(POSITION, 2, 0, 0)])
+    with pytest.raises(StaleDiffError):
+        cache.commit(diff)
+    assert len(cache.table("player")) == 0
+
+
+def test_missing_deletes_add_up_over_tables() -> None:
+    cache = chat_cache()
+    diff = cache.apply_message(
+        {"player": ([player(1, 0)], []), "note": ([enc(NOTE, "x"), enc(NOTE, "y")], [])}
+    )
+    assert diff.missing_deletes == 3
+    assert diff.is_empty
+
+
+def test_reconcile_covers_every_registered_table() -> None:
+    cache = chat_cache()
+    cache.apply_message(
+        {"player": ([], [player(1, 0), player(2, 0)]), "note": ([], [enc(NOTE, "hi")])}
+    )
+    diff = cache.reconcile({"player": [player(1, 0), player(2, 3)]})
+    assert events(diff["player"]) == ([], [], [((2, 0), (2, 3))])
+    assert events(diff["note"]) == ([], [("hi",)], [])  # absent from the new set: gone
+    assert events(diff["position"]) == ([], [], [])
+    cache.commit(diff)
+    assert len(cache.table("note")) == 0
+    with pytest.raises(ProtocolError):
+        cache.reconcile({"ghost": []})
+
+
+def test_clear_returns_removed_rows_per_table() -> None:
+    cache = chat_cache()
+    cache.apply_message({"player": ([], [player(1, 0)]), "note": ([], [enc(NOTE, "hi")])})
+    removed: dict[str, list[Any]] = cache.clear()
+    assert {k: [tuple(r) for r in v] for k, v in removed.items()} == {
+        "player": [(1, 0)],
+        "position": [],
+        "note": [("hi",)],
+    }
+    assert all(len(tc) == 0 for tc in cache)

@@ -1,0 +1,148 @@
+"""Primary-key, unique and non-unique (equality and range) lookups."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from cache_helpers import ITEM, NOTE, item, item_table, player, player_table
+
+from stdb_game.cache import MissingIndexError, TableCache
+from stdb_game.errors import SchemaError
+from stdb_game.sats import types as t
+
+
+def ids(rows: Any) -> list[int]:
+    return [r.id for r in rows]
+
+
+def test_find_by_primary_key_and_unique_column() -> None:
+    table: TableCache[Any] = TableCache("item", ITEM, primary_key=0, unique_columns=[2])
+    table.apply([], [item(1, 7, "sword"), item(2, 7, "shield")])
+    assert table.find(2) == (2, 7, "shield", 1)
+    assert table.find(3) is None
+    assert table.find_unique(2, "sword").id == 1
+    assert table.find_unique(0, 1).kind == "sword"
+    assert table.find_unique(2, "bow") is None
+    with pytest.raises(MissingIndexError):
+        table.find_unique(1, 7)
+    with pytest.raises(MissingIndexError):
+        TableCache("note", NOTE).find("x")
+
+
+def test_non_unique_equality_follows_inserts_updates_and_deletes() -> None:
+    table = item_table()
+    table.apply([], [item(1, 7), item(2, 7), item(3, 8)])
+    assert ids(table.filter(1, 7)) == [1, 2]
+    assert ids(table.filter((1,), 8)) == [3]
+    assert table.filter(1, 9) == []
+    table.apply([item(2, 7)], [item(2, 8)])  # owner change moves the row between buckets
+    assert ids(table.filter(1, 7)) == [1]
+    assert ids(table.filter(1, 8)) == [3, 2]
+    table.apply([item(1, 7)], [])
+    assert table.filter(1, 7) == []
+    # A row held twice sits in its bucket once and stays until its last occurrence goes.
+    table.apply([], [item(3, 8)])
+    assert ids(table.filter(1, 8)) == [3, 2]
+    table.apply([item(3, 8)], [])
+    assert ids(table.filter(1, 8)) == [3, 2]
+    table.apply([item(3, 8)], [])
+    assert ids(table.filter(1, 8)) == [2]
+
+
+def test_multi_column_equality_and_prefix_range() -> None:
+    table = item_table()
+    table.apply([], [item(1, 7, level=3), item(2, 7, level=5), item(3, 8, level=3)])
+    assert ids(table.filter((1, 3), (7, 5))) == [2]
+    assert table.filter((1, 3), (8, 5)) == []
+    assert ids(table.range((1, 3), (7,), (8,))) == [1, 2]
+    assert ids(table.range((1, 3), (7, 4), None)) == [2, 3]
+
+
+def test_range_bounds() -> None:
+    table = item_table()
+    table.apply([], [item(i, i % 5) for i in range(20)])
+    assert sorted(ids(table.range(1, 1, 3))) == [i for i in range(20) if i % 5 in (1, 2)]
+    assert sorted(ids(table.range(1, 1, 3, hi_inclusive=True))) == [
+        i for i in range(20) if i % 5 in (1, 2, 3)
+    ]
+    assert [r.owner for r in table.range(1)] == sorted(i % 5 for i in range(20))
+    assert ids(table.range(0, 17)) == [17, 18, 19]
+    assert ids(table.range(0, None, 2)) == [0, 1]
+    assert table.range(1, 10, 20) == []
+
+
+def test_range_stays_right_while_keys_change_after_first_use() -> None:
+    rng = random.Random(5)
+    table = item_table()
+    live: dict[int, bytes] = {}
+    table.range(1)  # start maintaining the sorted keys incrementally
+    table.range(0)
+    for step in range(300):
+        deletes = []
+        inserts = []
+        for _ in range(rng.choice([1, 2, 3, 200])):  # 200 forces a re-sort now and then
+            iid = rng.randrange(60)
+            if iid in live and rng.random() < 0.5:
+                deletes.append(live.pop(iid))
+            elif iid not in live:
+                live[iid] = item(iid, rng.randrange(12), level=rng.randrange(4))
+                inserts.append(live[iid])
+        table.apply(deletes, inserts)
+        lo, hi = sorted(rng.sample(range(13), 2))
+        expected = sorted(
+            (r for r in table if lo <= r.owner < hi), key=lambda r: (r.owner, list(table).index(r))
+        )
+        got = table.range(1, lo, hi)
+        assert [r.owner for r in got] == [r.owner for r in expected], step
+        assert sorted(ids(got)) == sorted(ids(expected))
+        assert ids(table.range(0, lo * 5, hi * 5)) == sorted(i for i in live if lo * 5 <= i < hi * 5)
+
+
+def test_missing_index_is_a_typed_error() -> None:
+    table = player_table()
+    table.apply([], [player(1, 1)])
+    with pytest.raises(MissingIndexError):
+        table.filter(1, 1)
+    with pytest.raises(MissingIndexError):
+        table.range((0, 1))
+    assert table.filter(0, 1) == [(1, 1)]  # the primary key serves equality and range
+    assert table.range(0, 0, 5) == [(1, 1)]
+
+
+def test_unhashable_or_out_of_range_columns_are_refused_up_front() -> None:
+    tagged = t.ProductType([("id", t.U32), ("tags", t.array(t.STRING))])
+    with pytest.raises(SchemaError):
+        TableCache("tagged", tagged, indexes=[(1,)])
+    with pytest.raises(SchemaError):
+        TableCache("tagged", tagged, primary_key=2)
+    blob = t.ProductType([("id", t.U32), ("data", t.bytes_type())])
+    TableCache("blob", blob, indexes=[(1,)])  # bytes are hashable
+
+
+class Spell:
+    """A bindings-style row class: fields as attributes, not a tuple."""
+
+    __slots__ = ("caster", "power", "spell_id")
+
+    def __init__(self, spell_id: int, caster: int, power: int) -> None:
+        self.spell_id = spell_id
+        self.caster = caster
+        self.power = power
+
+
+def test_py_class_rows_are_indexed_by_attribute() -> None:
+    spell = t.ProductType(
+        [("spell_id", t.U32), ("caster", t.U32), ("power", t.I16)], name="Spell", py_class=Spell
+    )
+    from stdb_game.sats import get_codec
+
+    codec = get_codec(spell)
+    table: TableCache[Spell] = TableCache("spell", spell, primary_key=0, indexes=[(1,)])
+    table.apply([], [codec.encode(Spell(1, 9, 50)), codec.encode(Spell(2, 9, 70))])
+    found = table.find(2)
+    assert isinstance(found, Spell) and found.power == 70
+    assert [s.spell_id for s in table.filter(1, 9)] == [1, 2]
+    diff = table.apply([codec.encode(Spell(1, 9, 50))], [codec.encode(Spell(1, 9, 55))])
+    assert [(a.power, b.power) for a, b in diff.updates] == [(50, 55)]
