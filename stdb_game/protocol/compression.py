@@ -101,7 +101,7 @@ def decompress(data: bytes, compression: Compression, what: str) -> bytes:
     try:
         out: bytes = brotli.decompress(data)
     except brotli.error as exc:
-        raise ProtocolError(f"corrupt Brotli data ({exc})", what=what, cause=exc) from None
+        raise ProtocolError(f"corrupt Brotli data ({exc})", what=what, cause=exc) from exc
     return out
 
 
@@ -112,7 +112,7 @@ def _gunzip(data: bytes, what: str) -> bytes:
     try:
         out = inflater.decompress(data)
     except zlib.error as exc:
-        raise ProtocolError(f"corrupt gzip data ({exc})", what=what, cause=exc) from None
+        raise ProtocolError(f"corrupt gzip data ({exc})", what=what, cause=exc) from exc
     if not inflater.eof:
         raise ProtocolError("truncated gzip data (stream has no end marker)", what=what)
     if inflater.unused_data:

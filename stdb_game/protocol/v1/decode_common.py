@@ -7,7 +7,7 @@ gigabytes fails at once instead of allocating.
 
 from __future__ import annotations
 
-from .wire import U32, failure, truncated
+from .wire import U32, failure, invalid_utf8, truncated
 
 
 def read_u32(data: bytes, off: int, what: str) -> int:
@@ -41,7 +41,8 @@ def read_string(data: bytes, off: int, what: str) -> tuple[str, int]:
     try:
         return data[start:end].decode(), end
     except UnicodeDecodeError as exc:
-        raise failure(f"invalid UTF-8 ({exc.reason})", what, start + exc.start) from None
+        err = invalid_utf8(exc, what, start)
+        raise err from err.__cause__
 
 
 def read_count(data: bytes, off: int, what: str) -> int:

@@ -63,6 +63,7 @@ from .wire import (
     U64,
     U64_U32,
     failure,
+    invalid_utf8,
     truncated,
 )
 
@@ -182,9 +183,8 @@ def _table_update(data: bytes, off: int) -> tuple[TableUpdate, int]:
     try:
         name = data[start:end].decode()
     except UnicodeDecodeError as exc:
-        raise failure(
-            f"invalid UTF-8 ({exc.reason})", "TableUpdate.table_name", start + exc.start
-        ) from None
+        err = invalid_utf8(exc, "TableUpdate.table_name", start)
+        raise err from err.__cause__
     off = end + 12
     if off > size:
         raise truncated("TableUpdate.num_rows", end, 12, size)

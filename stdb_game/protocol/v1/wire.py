@@ -44,3 +44,8 @@ def truncated(what: str, offset: int, needed: int, size: int) -> ProtocolError:
     """The message ended (or a length prefix points) past the end of the data."""
     left = max(size - offset, 0)
     return failure(f"truncated: needs {needed} byte(s), {left} left", what, offset)
+
+
+def invalid_utf8(exc: UnicodeDecodeError, what: str, start: int) -> ProtocolError:
+    """A string whose bytes (starting at ``start``) are not UTF-8."""
+    return failure(f"invalid UTF-8 ({exc.reason})", what, start + exc.start)
