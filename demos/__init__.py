@@ -1,0 +1,1 @@
+"""Demo modules and games for stdb_game."""
