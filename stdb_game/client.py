@@ -701,8 +701,8 @@ class Client:
 
     def tick(
         self,
-        budget_ms: float | None | _Default = _Default.DEFAULT,
-        max_messages: int | None | _Default = _Default.DEFAULT,
+        budget_ms: float | _Default | None = _Default.DEFAULT,
+        max_messages: int | _Default | None = _Default.DEFAULT,
     ) -> TickStats:
         """Do this frame's networking; never blocks. See ``docs/tick.md``.
 
@@ -721,7 +721,6 @@ class Client:
         if self._recorder is not None:
             self._recorder.tick(self._tick_index, start)
         transport = self.transport
-        bytes_in0 = transport.bytes_in if transport else 0
         bytes_out0 = transport.bytes_out if transport else 0
         self._in_tick = True
         try:
@@ -734,6 +733,7 @@ class Client:
                     frames = transport.poll(room)
                     if frames:
                         ts.frames_read = len(frames)
+                        ts.bytes_in = sum(map(len, frames))
                         rec = self._recorder
                         for f in frames:
                             if rec is not None:
@@ -748,7 +748,6 @@ class Client:
             self._in_tick = False
         end = clock()
         t2 = self.transport
-        ts.bytes_in = (t2.bytes_in - bytes_in0) if t2 is not None and t2 is transport else 0
         ts.bytes_out = (t2.bytes_out - bytes_out0) if t2 is not None and t2 is transport else 0
         ts.queue_depth = len(self._queue)
         ts.oldest_queued_age = (end - self._queue[0][1]) if self._queue else 0.0

@@ -75,7 +75,9 @@ def render_events(schema: ModuleSchema, events: list[Any]) -> list[dict[str, Any
     out: list[dict[str, Any]] = []
     for ev in events:
         if isinstance(ev, ConnectedEvent):
-            out.append({"callback": "onConnect", "identity": ev.identity.to_hex(), "token": ev.token})
+            out.append(
+                {"callback": "onConnect", "identity": ev.identity.to_hex(), "token": ev.token}
+            )
         elif isinstance(ev, SubscriptionAppliedEvent):
             out.append({"callback": "subscription.onApplied"})
         elif isinstance(ev, SubscriptionEndedEvent):

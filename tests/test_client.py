@@ -1,0 +1,481 @@
+"""The game-loop client against a scripted fake server: every line of the tick contract."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from helpers import FakeClock, Item, Note, Player, Position, connected_client, game_schema
+
+from stdb_game import protocol as P
+from stdb_game.client import Client, ClientState, DisconnectKind, DisconnectReason, ReconnectPolicy
+from stdb_game.errors import AuthError
+from stdb_game.events import EventCause, ReducerEvent, ReducerStatus
+from stdb_game.sats.values import Identity, Timestamp
+from stdb_game.testing import FakeServer
+
+
+def test_connect_fires_on_connect_and_sends_queued_requests_after_identity_token() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client(
+        "ws://fake:3000", "game", schema=schema, transport_factory=server.transport_factory
+    )
+    seen: list[Any] = []
+    client.on_connect(lambda ident, token, conn: seen.append((ident, token, conn)))
+    client.connect()
+    sub = client.subscribe("SELECT * FROM player")  # before IdentityToken: held back
+    client.tick()
+    assert server.transport.sent == []
+    assert "compression=Gzip" in server.urls[0]
+    server.send(server.identity_token("tok-1"))
+    client.tick()
+    assert seen == [(server.identity, "tok-1", server.connection_id)]
+    assert client.state is ClientState.CONNECTED
+    (msg,) = server.received()
+    assert isinstance(msg, P.SubscribeMulti)
+    assert msg.query_strings == ("SELECT * FROM player",) and msg.query_id.id == sub.query_id
+
+
+def test_applied_fires_on_applied_before_row_inserts() -> None:
+    client, server = connected_client()
+    order: list[str] = []
+    sub = client.subscribe("SELECT * FROM player").on_applied(lambda s: order.append("applied"))
+    client.db.player.on_insert(lambda ctx, row: order.append(f"insert {row.id}"))
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0), (2, 5)]}))
+    client.tick()
+    assert order == ["applied", "insert 1", "insert 2"]
+    assert sub.is_active
+    assert sorted(client.db.player.iter()) == [Player(1, 0), Player(2, 5)]
+    assert client.db.player.find(2) == Player(2, 5)
+
+
+def test_b03_update_by_primary_key_is_one_update_callback() -> None:
+    client, server = connected_client()
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    calls: list[Any] = []
+    client.db.player.on_insert(lambda ctx, row: calls.append(("insert", row)))
+    client.db.player.on_delete(lambda ctx, row: calls.append(("delete", row)))
+    client.db.player.on_update(lambda ctx, old, new: calls.append(("update", old.x, new.x)))
+    server.send(
+        server.transaction(
+            "set_x", (1, 5), deletes={"player": [(1, 0)]}, inserts={"player": [(1, 5)]}
+        )
+    )
+    client.tick()
+    assert calls == [("update", 0, 5)]
+    assert list(client.db.player.iter()) == [Player(1, 5)]
+
+
+def test_b06_overlapping_subscriptions_count_rows() -> None:
+    client, server = connected_client()
+    ins: list[int] = []
+    dels: list[int] = []
+    client.db.item.on_insert(lambda ctx, r: ins.append(r.id))
+    client.db.item.on_delete(lambda ctx, r: dels.append(r.id))
+    rows = [(1, 1), (2, 1), (3, 2)]
+    q1 = client.subscribe("SELECT * FROM item")
+    server.send(server.subscribe_applied(q1.query_id, {"item": rows}))
+    client.tick()
+    q2 = client.subscribe("SELECT * FROM item WHERE id = 1")
+    server.send(server.subscribe_applied(q2.query_id, {"item": [(1, 1)]}))
+    client.tick()
+    assert ins == [1, 2, 3]
+    q1.unsubscribe()
+    server.send(server.unsubscribe_applied(q1.query_id, {"item": rows}))
+    client.tick()
+    assert sorted(dels) == [2, 3]
+    assert list(client.db.item.iter()) == [Item(1, 1)]
+    q2.unsubscribe()
+    server.send(server.unsubscribe_applied(q2.query_id, {"item": [(1, 1)]}))
+    client.tick()
+    assert sorted(dels) == [1, 2, 3] and client.db.item.count() == 0
+    assert q1.state.value == "ended"
+
+
+def test_b09_unsubscribing_twice_sends_nothing_the_second_time() -> None:
+    client, server = connected_client()
+    sub = client.subscribe("SELECT * FROM item WHERE owner = 1")
+    server.send(server.subscribe_applied(sub.query_id, {"item": [(1, 1), (2, 1), (3, 1)]}))
+    client.tick()
+    sub.unsubscribe()
+    n = len(server.transport.sent)
+    sub.unsubscribe()
+    assert len(server.transport.sent) == n
+    server.send(server.unsubscribe_applied(sub.query_id, {"item": [(1, 1), (2, 1), (3, 1)]}))
+    client.tick()
+    assert client.db.item.count() == 0
+
+
+def test_b10_every_table_of_a_message_is_applied_before_callbacks() -> None:
+    client, server = connected_client()
+    sub = client.subscribe(["SELECT * FROM player", "SELECT * FROM position"])
+    server.send(server.subscribe_applied(sub.query_id, {}))
+    client.tick()
+    found: list[Any] = []
+    client.db.player.on_insert(lambda ctx, row: found.append(client.db.position.find(row.id)))
+    server.send(
+        server.transaction("spawn", (), inserts={"player": [(7, 0)], "position": [(7, 1, 2)]})
+    )
+    client.tick()
+    assert found == [Position(7, 1, 2)]
+
+
+def test_b24_callbacks_run_on_the_ticking_thread_and_no_thread_is_started() -> None:
+    before = threading.active_count()
+    client, server = connected_client()
+    threads: set[int] = set()
+
+    def record(*_: Any) -> None:
+        threads.add(threading.get_ident())
+
+    client.on_connect(record)
+    client.on_disconnect(record)
+    client.on_any_reducer(record)
+    client.db.player.on_insert(record)
+    client.db.player.on_update(record)
+    client.db.player.on_delete(record)
+    sub = client.subscribe("SELECT * FROM player").on_applied(record).on_error(record)
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0), (2, 0)]}))
+    server.send(
+        server.transaction(
+            "set_x", (1, 3), deletes={"player": [(1, 0)]}, inserts={"player": [(1, 3)]}
+        )
+    )
+    server.send(server.transaction("spawn", (), deletes={"player": [(2, 0)]}))
+    server.send(server.transaction("set_x", (9, 9), failed="no such player"))
+    server.transport.feed_close(1001, "module exited")
+    assert threads == set()  # nothing fires outside tick()
+    for _ in range(3):
+        client.tick()
+    assert threads == {threading.get_ident()}
+    assert threading.active_count() == before
+
+
+def test_calls_made_inside_callbacks_are_sent_at_the_end_of_the_tick() -> None:
+    client, server = connected_client()
+    sub = client.subscribe("SELECT * FROM player")
+    sent_during: list[int] = []
+
+    def on_insert(ctx: Any, row: Any) -> None:
+        client.call_reducer("set_x", row.id, 42)
+        sent_during.append(len(server.transport.sent))
+
+    client.db.player.on_insert(on_insert)
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    before = len(server.transport.sent)
+    client.tick()
+    assert sent_during == [before]  # not written while the callback ran
+    last = server.received()[-1]
+    assert isinstance(last, P.CallReducer) and last.reducer == "set_x"
+
+
+def test_callback_exception_is_reported_and_does_not_corrupt_the_cache(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, server = connected_client()
+    errors: list[tuple[str, str]] = []
+    client.on_callback_error(lambda exc, where: errors.append((type(exc).__name__, where)))
+    later: list[int] = []
+    client.db.player.on_insert(lambda ctx, row: 1 / 0)
+    client.db.player.on_insert(lambda ctx, row: later.append(row.id))
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0), (2, 0)]}))
+    with caplog.at_level(logging.ERROR, logger="stdb_game.client"):
+        stats = client.tick()
+    assert errors == [("ZeroDivisionError", "player.on_insert")] * 2
+    assert later == [1, 2]
+    assert stats.callback_errors == 2
+    assert client.db.player.count() == 2
+    assert "player.on_insert" in caplog.text
+
+
+def test_budget_applies_whole_messages_in_order_and_at_least_one_per_tick() -> None:
+    client, server = connected_client(budget_ms=0.0)
+    sub = client.subscribe("SELECT * FROM note")
+    server.send(server.subscribe_applied(sub.query_id, {}))
+    client.tick()
+    seen: list[str] = []
+    client.db.note.on_insert(lambda ctx, row: seen.append(row.text))
+    for i in range(30):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    applied = []
+    while len(seen) < 30:
+        st = client.tick()
+        applied.append(st.messages_applied)
+    assert seen == [f"n{i}" for i in range(30)]
+    assert applied == [1] * 30  # zero budget: exactly one whole message per tick
+
+    for i in range(25):
+        server.send(server.light(inserts={"note": [(f"m{i}",)]}))
+    st = client.tick(budget_ms=None, max_messages=10)
+    assert st.messages_applied == 10 and st.queue_depth == 15 and st.budget_exhausted
+    client.tick(budget_ms=None, max_messages=None)
+    assert seen[30:] == [f"m{i}" for i in range(25)]
+
+
+def test_time_budget_stops_between_messages() -> None:
+    clock = FakeClock(step=0.001)  # every clock read costs a millisecond
+    client, server = connected_client(clock=clock, budget_ms=3.0)
+    for i in range(20):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    st = client.tick()
+    assert 1 <= st.messages_applied < 20
+    assert st.budget_exhausted and st.queue_depth == 20 - st.messages_applied
+
+
+def test_bounded_inbound_queue_stops_reading_and_loses_nothing() -> None:
+    client, server = connected_client(inbound_queue_limit=5, max_messages=2, budget_ms=None)
+    seen: list[str] = []
+    client.db.note.on_insert(lambda ctx, row: seen.append(row.text))
+    for i in range(40):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    depths = []
+    while len(seen) < 40:
+        st = client.tick()
+        depths.append(st.queue_depth)
+        assert server.transport.poll_calls[-1] <= 5
+    assert max(depths) <= 5
+    assert seen == [f"n{i}" for i in range(40)]
+
+
+def test_own_reducer_call_is_matched_with_request_id_and_round_trip() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock)
+    events: list[ReducerEvent] = []
+    client.on_reducer("set_x", events.append)
+    rid = client.call_reducer("set_x", id=1, x=5)
+    (call,) = [m for m in server.received() if isinstance(m, P.CallReducer)]
+    assert call.request_id == rid and call.args == bytes.fromhex("010000000000000005000000")
+    clock.advance(0.040)
+    server.send(server.transaction("set_x", (1, 5), request_id=rid))
+    client.tick()
+    (ev,) = events
+    assert ev.is_ours and ev.request_id == rid and ev.status is ReducerStatus.COMMITTED
+    assert ev.args.id == 1 and ev.args.x == 5
+    assert ev.round_trip == pytest.approx(0.040)
+    assert client.stats.last_rtt == pytest.approx(0.040)
+
+
+def test_failed_reducer_reports_the_message_and_changes_nothing() -> None:
+    client, server = connected_client()
+    events: list[ReducerEvent] = []
+    client.on_any_reducer(events.append)
+    client.call_reducer("set_x", 1, 5)
+    server.send(server.transaction("set_x", (1, 5), failed="no such player", request_id=0))
+    client.tick()
+    (ev,) = events
+    assert ev.status is ReducerStatus.FAILED and ev.error == "no such player"
+    assert ev.is_ours and ev.request_id is not None  # matched by name although request_id was 0
+
+
+def test_another_clients_reducer_has_no_request_id_and_zero_connection_is_none() -> None:
+    client, server = connected_client()
+    events: list[ReducerEvent] = []
+    client.on_any_reducer(events.append)
+    other = Identity.from_hex("c200" + "11" * 30)
+    server.send(server.transaction("spawn", (), caller=other, caller_connection_id=None))
+    client.tick()
+    (ev,) = events
+    assert not ev.is_ours and ev.request_id is None and ev.caller_identity == other
+
+
+def test_b22_timestamps_encode_as_microseconds() -> None:
+    client, server = connected_client()
+    import datetime as dt
+
+    client.call_reducer("post", "x", dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
+    client.call_reducer("post", "y", Timestamp(-1))
+    calls = [m for m in server.received() if isinstance(m, P.CallReducer)]
+    assert calls[0].args.endswith((1735689600000000).to_bytes(8, "little", signed=True))
+    assert calls[1].args.endswith((-1).to_bytes(8, "little", signed=True))
+    with pytest.raises(ValueError):
+        client.call_reducer("post", "z", dt.datetime(2025, 1, 1))  # naive: refused
+
+
+def test_lifecycle_reducers_are_not_callable() -> None:
+    client, _server = connected_client()
+    with pytest.raises(ValueError, match="lifecycle"):
+        client.call_reducer("identity_connected")
+
+
+def test_b23_clean_close_is_reported_with_code_and_reason() -> None:
+    client, server = connected_client()
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    server.transport.feed_close(1001, "module exited")
+    client.tick()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.CLEAN and r.code == 1001 and r.reason == "module exited"
+    assert client.state is ClientState.DISCONNECTED
+
+
+def test_b23_local_disconnect_is_marked_local() -> None:
+    client, server = connected_client()
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    client.disconnect()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.LOCAL and r.code == 1000
+    assert server.transport.closed_reason is not None
+
+
+def test_frames_before_a_drop_are_applied_before_the_disconnect_fires() -> None:
+    client, server = connected_client()
+    order: list[str] = []
+    client.db.note.on_insert(lambda ctx, r: order.append(r.text))
+    client.on_disconnect(lambda r: order.append(f"disconnect {r.kind.value}"))
+    server.send(server.light(inserts={"note": [("last words",)]}))
+    server.transport.feed_abnormal(ConnectionResetError("reset"))
+    client.tick()
+    assert order == ["last words", "disconnect abnormal"]
+
+
+def test_b30_stalled_loop_drop_is_reported_as_a_stall() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, stall_threshold=10.0)
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    clock.advance(150.0)
+    server.transport.feed_abnormal()
+    client.tick()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.STALL and r.stalled_for == pytest.approx(150.0)
+
+
+def test_protocol_error_fails_the_connection_and_keeps_the_cache() -> None:
+    client, server = connected_client(reconnect=ReconnectPolicy(enabled=True))
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    server.send(b"\x07garbage")  # unknown compression byte
+    client.tick()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.ERROR and not r.will_reconnect
+    assert "compression" in str(r.error).lower()
+    assert list(client.db.player.iter()) == [Player(1, 0)]
+
+
+def test_one_off_query_result_reaches_its_callback() -> None:
+    client, server = connected_client()
+    results: list[Any] = []
+    mid = client.one_off_query("SELECT * FROM note", results.append)
+    server.send(server.one_off_response(mid, "note", [("a",), ("b",)]))
+    client.tick()
+    (res,) = results
+    assert res.error is None and res.table_name == "note" and res.rows == [Note("a"), Note("b")]
+
+
+def test_auth_error_at_connect_reaches_on_connect_error() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    server.refuse_next.append(AuthError("token refused", status=401, body="bad signature"))
+    client = Client("ws://fake", "game", schema=schema, transport_factory=server.transport_factory)
+    errors: list[BaseException] = []
+    client.on_connect_error(errors.append)
+    with pytest.raises(AuthError):
+        client.connect()
+    assert len(errors) == 1 and isinstance(errors[0], AuthError) and errors[0].status == 401
+
+
+def test_b02_two_clients_share_nothing() -> None:
+    a, sa = connected_client()
+    sub = a.subscribe("SELECT * FROM player")
+    sa.send(sa.subscribe_applied(sub.query_id, {"player": [(1, 0), (2, 0), (3, 0)]}))
+    a.tick()
+    fired: list[Any] = []
+    a.db.player.on_insert(lambda ctx, r: fired.append(r))
+    a.disconnect()
+    b, sb = connected_client()
+    sub_b = b.subscribe("SELECT * FROM player WHERE id = 1")
+    sb.send(sb.subscribe_applied(sub_b.query_id, {"player": [(1, 0)]}))
+    b.tick()
+    assert b.db.player.count() == 1 and b.db.player.find(2) is None
+    assert fired == []
+    assert b.session is not None and a.session is not None
+    assert b.session.cache is not a.session.cache
+
+
+def test_reconnect_restores_subscriptions_and_reconciles_the_cache() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=1.0, jitter=0.0)
+    )
+    sub = client.subscribe(["SELECT * FROM player", "SELECT * FROM note"])
+    server.send(
+        server.subscribe_applied(
+            sub.query_id, {"player": [(1, 0), (2, 0), (3, 0)], "note": [("a",)]}
+        )
+    )
+    client.tick()
+    log: list[tuple[Any, ...]] = []
+    client.db.player.on_insert(lambda ctx, r: log.append(("insert", r.id, ctx.cause)))
+    client.db.player.on_delete(lambda ctx, r: log.append(("delete", r.id, ctx.cause)))
+    client.db.player.on_update(lambda ctx, o, n: log.append(("update", o.x, n.x, ctx.cause)))
+    client.db.note.on_insert(lambda ctx, r: log.append(("note", r.text)))
+    reconnected: list[bool] = []
+    client.on_reconnect(lambda: reconnected.append(True))
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    server.transport.feed_abnormal()
+    client.tick()
+    assert reasons[0].will_reconnect and client.state is ClientState.RECONNECTING
+    client.tick()  # too early: no attempt yet
+    assert len(server.transports) == 1
+    clock.advance(1.01)
+    client.tick()
+    assert len(server.transports) == 2
+    assert server.tokens[1] == "fake-token"  # the same identity's token
+    server.send(server.identity_token("fake-token"))
+    client.tick()
+    (resub,) = server.received()
+    assert isinstance(resub, P.SubscribeMulti)
+    assert resub.query_strings == ("SELECT * FROM player", "SELECT * FROM note")
+    # While we were away: player 2 moved, player 3 left, player 4 joined; note unchanged.
+    server.send(server.subscribe_applied(resub.query_id.id,
+                {"player": [(1, 0), (2, 9), (4, 0)], "note": [("a",)]}))  # fmt: skip
+    client.tick()
+    assert sorted(log, key=str) == sorted(
+        [("update", 0, 9, EventCause.RECONNECT), ("delete", 3, EventCause.RECONNECT),
+         ("insert", 4, EventCause.RECONNECT)], key=str)  # fmt: skip
+    assert reconnected == [True] and sub.is_active
+    assert sorted(client.db.player.iter()) == [Player(1, 0), Player(2, 9), Player(4, 0)]
+    assert client.stats.reconnects == 1
+
+
+def test_b16_auth_error_during_reconnect_stops_retrying() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=0.1, jitter=0.0)
+    )
+    errors: list[BaseException] = []
+    client.on_connect_error(errors.append)
+    server.refuse_next.append(AuthError("token refused", status=401))
+    server.transport.feed_abnormal()
+    client.tick()
+    clock.advance(1.0)
+    client.tick()
+    assert client.state is ClientState.DISCONNECTED and len(errors) == 1
+    clock.advance(100.0)
+    client.tick()
+    assert len(server.transports) == 1  # no retry loop with a refused token
+
+
+def test_tick_stats_report_queue_age_and_bytes() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, max_messages=1, budget_ms=None)
+    for i in range(3):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    st = client.tick()
+    assert st.frames_read == 3 and st.messages_applied == 1 and st.queue_depth == 2
+    assert st.bytes_in > 0
+    clock.advance(0.5)
+    st2 = client.tick()
+    assert st2.oldest_queued_age == pytest.approx(0.5)
+    assert isinstance(Player, type)
