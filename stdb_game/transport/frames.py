@@ -27,6 +27,7 @@ __all__ = [
     "FrameDecoder",
     "close_payload",
     "encode_frame",
+    "mask",
     "parse_close",
 ]
 
@@ -48,6 +49,36 @@ _U64 = struct.Struct("!Q")
 Buffer = Union[bytes, bytearray, memoryview]
 
 
+class _MaskKeys:
+    """Masking keys cut from a pool of ``os.urandom`` bytes (one syscall per 1024 keys)."""
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def next(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+_mask_keys = _MaskKeys()
+
+
+def mask(key: bytes, payload: bytes) -> bytes:
+    """XOR ``payload`` with the repeated 4-byte ``key`` (its own inverse), as one big-int XOR."""
+    n = len(payload)
+    if not n:
+        return b""
+    repeated = (key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
+
+
 def encode_frame(opcode: int, payload: bytes, mask_key: bytes | None = None) -> bytes:
     """One final client frame, masked as RFC 6455 §5.3 requires of clients."""
     n = len(payload)
@@ -58,8 +89,8 @@ def encode_frame(opcode: int, payload: bytes, mask_key: bytes | None = None) -> 
         head = _HEAD_MEDIUM.pack(first, 0x80 | 126, n)
     else:
         head = _HEAD_LONG.pack(first, 0x80 | 127, n)
-    key = os.urandom(4) if mask_key is None else mask_key
-    return head + key + (ABNF.mask(key, payload) if n else b"")
+    key = _mask_keys.next() if mask_key is None else mask_key
+    return head + key + mask(key, payload)
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
