@@ -67,15 +67,21 @@ class _OrderedKeys:
 
 
 class UniqueIndex(_OrderedKeys, Generic[RowT]):
-    """Column value -> the one row holding it (primary key or unique constraint)."""
+    """Column value -> the one row holding it (primary key or unique constraint).
 
-    __slots__ = ("columns", "key_of", "rows_by_key")
+    A server never sends two rows with one key, but a drifted cache (see ``TableCache``)
+    can hold them; then the newest answers lookups and the others wait in ``shadowed``,
+    so removing one row never loses another that is still cached.
+    """
+
+    __slots__ = ("columns", "key_of", "rows_by_key", "shadowed")
 
     def __init__(self, columns: tuple[int, ...], key_of: KeyGetter) -> None:
         super().__init__()
         self.columns = columns
         self.key_of = key_of
         self.rows_by_key: dict[Any, RowT] = {}
+        self.shadowed: dict[Any, list[RowT]] = {}
 
     def find(self, key: Any) -> RowT | None:
         return self.rows_by_key.get(key)
@@ -103,34 +109,59 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         removed: list[Any] = []
         if removed_rows:
             removed = list(map(key_of, removed_rows))
-            # A key leaves only if it still points at the removed row: a drifted cache may
-            # hold a newer row under it, which must survive. Checked and done in C when
-            # every key qualifies (the normal case); row by row otherwise.
+            # Normal case, checked and done in C: every key points at its removed row.
             try:
-                if not all(map(is_, map(by_key.get, removed), removed_rows)):
+                if self.shadowed or not all(map(is_, map(by_key.get, removed), removed_rows)):
                     raise KeyError
                 deque(map(by_key.__delitem__, removed), maxlen=0)
             except KeyError:
                 removed = self._remove_checked(removed_rows)
         added = list(map(key_of, added_rows))
-        by_key.update(zip(added, added_rows))
+        fresh = set(added)
+        if len(fresh) == len(added) and by_key.keys().isdisjoint(fresh):
+            by_key.update(zip(added, added_rows))
+        else:
+            self._add_checked(added, added_rows)
         if self._sorted is not None:
             self._sync_sorted(removed, added, by_key)
 
     def _remove_checked(self, removed_rows: Sequence[RowT]) -> list[Any]:
-        """Row-by-row removal, idempotent, for drifted caches (repeated or replaced keys)."""
+        """Row-by-row removal, idempotent; promotes a shadowed row when its twin leaves."""
         by_key = self.rows_by_key
+        shadowed = self.shadowed
         key_of = self.key_of
         removed: list[Any] = []
         for row in removed_rows:
             k = key_of(row)
+            hidden = shadowed.get(k)
             if by_key.get(k) is row:
-                del by_key[k]
-                removed.append(k)
+                if hidden:
+                    by_key[k] = hidden.pop()
+                else:
+                    del by_key[k]
+                    removed.append(k)
+            elif hidden:
+                for i, other in enumerate(hidden):
+                    if other is row:
+                        del hidden[i]
+                        break
+            if hidden is not None and not hidden:
+                del shadowed[k]
         return removed
+
+    def _add_checked(self, keys: list[Any], rows: Sequence[RowT]) -> None:
+        """Row-by-row insert that shadows, rather than drops, a row already under the key."""
+        by_key = self.rows_by_key
+        shadowed = self.shadowed
+        for k, row in zip(keys, rows):
+            current = by_key.get(k)
+            if current is not None:
+                shadowed.setdefault(k, []).append(current)
+            by_key[k] = row
 
     def clear(self) -> None:
         self.rows_by_key.clear()
+        self.shadowed.clear()
         self._sorted = None
 
     def __len__(self) -> int:

@@ -97,7 +97,9 @@ def test_range_stays_right_while_keys_change_after_first_use() -> None:
         got = table.range(1, lo, hi)
         assert [r.owner for r in got] == [r.owner for r in expected], step
         assert sorted(ids(got)) == sorted(ids(expected))
-        assert ids(table.range(0, lo * 5, hi * 5)) == sorted(i for i in live if lo * 5 <= i < hi * 5)
+        assert ids(table.range(0, lo * 5, hi * 5)) == sorted(
+            i for i in live if lo * 5 <= i < hi * 5
+        )
 
 
 def test_missing_index_is_a_typed_error() -> None:

@@ -107,3 +107,15 @@ def test_index_keeps_newer_row_when_an_older_row_with_its_key_leaves() -> None:
     table.apply([], [player(1, 1)])  # drift: the pk index now points at (1, 1)
     table.apply([player(1, 0)], [])
     assert table.find(1) == (1, 1)
+
+
+def test_older_row_under_a_key_comes_back_when_the_newer_one_leaves() -> None:
+    table = player_table()
+    table.apply([], [player(1, 0)])
+    table.apply([], [player(1, 1)])  # drift: two cached rows with key 1
+    assert table.find(1) == (1, 1)
+    table.apply([player(1, 1)], [])
+    assert table.find(1) == (1, 0)
+    table.apply([player(1, 0)], [])
+    assert table.find(1) is None
+    assert len(table) == 0
