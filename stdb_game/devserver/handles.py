@@ -175,7 +175,7 @@ class TableHandle(_Access):
         store = self._store
         codec = store.codec
         if self._seq:
-            values = self._getter(row)
+            values = row if isinstance(row, tuple) else self._getter(row)
             vals = list(values) if isinstance(values, tuple) else [values]
             filled = False
             for c in self._seq:
