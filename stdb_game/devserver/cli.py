@@ -1,0 +1,90 @@
+"""``stdb-game dev``: run the local dev server for one module file.
+
+Logs go to stderr; stdout carries only the machine-readable ready line
+(``stdb-game-dev-ready {json}``) that ``launcher.start_dev_server`` waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["add_arguments", "add_subcommand", "main", "run"]
+
+DEFAULT_PORT = 3000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dev server's options, shared by ``stdb-game dev`` and ``python -m stdb_game.devserver``."""
+    parser.add_argument("--module", required=True, type=Path, help="module file (Python)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+    )
+    parser.add_argument("--database", default=None, help="database name (default: from module)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep data here (default: in memory)"
+    )
+    parser.add_argument(
+        "--ping-interval",
+        type=float,
+        default=15.0,
+        help="seconds between server Pings (default 15, like SpacetimeDB 1.3+)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="drop a client silent for this long (default: twice the ping interval)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``stdb-game dev``."""
+    parser = subparsers.add_parser(
+        "dev",
+        help="run a local SpacetimeDB-compatible dev server for a Python module",
+        description="Run a local server speaking SpacetimeDB's v1 protocol for one module file.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server and serve until SIGINT/SIGTERM."""
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from .server import ServerConfig, serve_forever
+
+    if not args.module.is_file():
+        logging.getLogger("stdb_game.devserver").error("module file not found: %s", args.module)
+        return 2
+    config = ServerConfig(
+        module=args.module,
+        host=args.host,
+        port=args.port,
+        database=args.database,
+        data_dir=args.data_dir,
+        ping_interval=args.ping_interval,
+        idle_timeout=args.idle_timeout,
+    )
+    return serve_forever(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m stdb_game.devserver``: the ``dev`` subcommand without the prefix."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stdb_game.devserver",
+        description="Run a local server speaking SpacetimeDB's v1 protocol for one module file.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
