@@ -1,0 +1,139 @@
+"""``SpacetimeDBAsyncClient``: the old asyncio API, driving the same ``tick()`` from a task.
+
+No thread touches the client: the handshake runs in the default executor (so the event
+loop stays responsive while it blocks), and every tick and callback runs on the loop's
+thread. ``call_reducer`` awaits the server's answer to that very call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..client import Client, DisconnectReason
+from ..errors import StdbError
+from ..events import ReducerEvent
+from ..protocol import CallReducerFlags
+from .client import SpacetimeDBClient, _call_flexibly, _schema_of, base_url
+
+__all__ = ["SpacetimeDBAsyncClient"]
+
+log = logging.getLogger("stdb_game.compat")
+
+
+class SpacetimeDBAsyncClient:
+    """``await SpacetimeDBAsyncClient(module_bindings).run(token, host, db, ...)``."""
+
+    def __init__(self, module_bindings: Any = None, *, tick_interval: float = 1 / 120) -> None:
+        self._schema = _schema_of(module_bindings)
+        self.tick_interval = tick_interval
+        self.client: SpacetimeDBClient | None = None
+        self._closing: asyncio.Event | None = None
+        self._waiters: dict[int, asyncio.Future[ReducerEvent]] = {}
+        self._scheduled: list[asyncio.TimerHandle] = []
+
+    async def run(
+        self,
+        auth_token: str | None,
+        host: str,
+        address_or_name: str,
+        ssl_enabled: bool | Callable[..., Any] = False,
+        on_connect: Callable[..., Any] | Sequence[str] | None = None,
+        queries: Sequence[str] | None = None,
+        **client_options: Any,
+    ) -> None:
+        """Connect, subscribe to ``queries`` once connected, and tick until ``close()``.
+
+        The old README also called it as ``run(token, host, name, on_connect, queries)``
+        (no ``ssl_enabled``); both forms work.
+        """
+        if callable(ssl_enabled):  # run(token, host, name, on_connect, queries)
+            ssl_enabled, on_connect, queries = False, ssl_enabled, on_connect  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        self._closing = asyncio.Event()
+        inner = Client(
+            base_url(host, bool(ssl_enabled)),
+            address_or_name,
+            schema=self._schema,
+            token=auth_token,
+            **client_options,
+        )
+        compat = SpacetimeDBClient(inner)
+        self.client = compat
+        query_list = list(queries or [])
+        connect_cb = on_connect if callable(on_connect) else None
+
+        def connected(identity: Any, token: str, conn: Any) -> None:
+            if query_list:
+                compat.subscribe_multi(query_list)
+            if connect_cb is not None:
+                _call_flexibly(connect_cb, token, identity, conn)
+
+        inner.on_connect(connected)
+        inner.on_any_reducer(self._resolve)
+        inner.on_disconnect(self._disconnected)
+        await loop.run_in_executor(None, inner.connect)
+        try:
+            while not self._closing.is_set():
+                inner.tick()
+                try:
+                    await asyncio.wait_for(self._closing.wait(), self.tick_interval)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            for h in self._scheduled:
+                h.cancel()
+            for fut in self._waiters.values():
+                if not fut.done():
+                    fut.set_exception(StdbError("the client closed before the reducer answered"))
+            if inner.state.value != "closed":
+                inner.disconnect()
+
+    def _resolve(self, ev: ReducerEvent) -> None:
+        if ev.request_id is not None:
+            fut = self._waiters.pop(ev.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(ev)
+
+    def _disconnected(self, reason: DisconnectReason) -> None:
+        if not reason.will_reconnect and self._closing is not None:
+            self._closing.set()
+
+    def _require(self) -> SpacetimeDBClient:
+        if self.client is None:
+            raise StdbError("call run() first")
+        return self.client
+
+    async def call_reducer(
+        self,
+        reducer_name: str,
+        *args: Any,
+        flags: CallReducerFlags | int = CallReducerFlags.FULL_UPDATE,
+    ) -> ReducerEvent:
+        """Call a reducer and wait for its result (committed or failed)."""
+        compat = self._require()
+        rid = compat.call_reducer(reducer_name, *args, flags=flags)
+        fut: asyncio.Future[ReducerEvent] = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        return await fut
+
+    def subscribe(self, queries: Sequence[str]) -> int:
+        return self._require().subscribe_multi(list(queries))
+
+    def register_on_event(self, fn: Callable[[ReducerEvent], None]) -> None:
+        self._require().register_on_transaction(fn)
+
+    def register_on_subscription_applied(self, fn: Callable[[], None]) -> None:
+        self._require().register_on_subscription_applied(fn)
+
+    def schedule_event(self, delay_secs: float, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` on the loop after ``delay_secs``."""
+        self._scheduled.append(asyncio.get_running_loop().call_later(delay_secs, function, *args))
+
+    def close(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+
+    force_close = close

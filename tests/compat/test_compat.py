@@ -1,0 +1,134 @@
+"""The old README's API drives the same client: names, arguments and callbacks as documented."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from helpers import Player, game_schema
+
+from stdb_game import protocol as P
+from stdb_game.client import ReconnectPolicy
+from stdb_game.compat import CallReducerFlags, SpacetimeDBAsyncClient, SpacetimeDBClient
+from stdb_game.events import ReducerStatus
+from stdb_game.testing import FakeServer
+
+
+def _connect(**kw: Any) -> tuple[SpacetimeDBClient, FakeServer]:
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = SpacetimeDBClient.connect(
+        "localhost:3000",
+        "game",
+        auth_token="stored-token",
+        module_bindings=schema,
+        transport_factory=server.transport_factory,
+        reconnect=ReconnectPolicy(enabled=False),
+        **kw,
+    )
+    return client, server
+
+
+def test_connect_takes_the_old_arguments_and_builds_the_real_url() -> None:
+    seen: list[Any] = []
+    client, server = _connect(
+        on_identity=lambda token, identity, conn: seen.append(("identity", token, identity)),
+        on_connect=lambda: seen.append("connect"),
+    )
+    assert server.urls[0].startswith("ws://localhost:3000/v1/database/game/subscribe?")
+    assert server.tokens[0] == "stored-token"
+    server.send(server.identity_token("stored-token"))
+    client.update()
+    assert seen == [("identity", "stored-token", server.identity), "connect"]
+    assert SpacetimeDBClient.instance is client
+
+
+def test_db_identity_names_the_database_in_the_path() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    ident = "c200" + "ab" * 30
+    SpacetimeDBClient.connect("localhost:3000", "ignored", db_identity=ident, module_bindings=schema,
+                              transport_factory=server.transport_factory)  # fmt: skip
+    assert f"/v1/database/{ident}/subscribe" in server.urls[0]
+
+
+def test_subscribe_and_call_reducer_return_ids_and_flags_alias() -> None:
+    client, server = _connect()
+    server.send(server.identity_token())
+    client.update()
+    qid = client.subscribe_multi(["SELECT * FROM player", "SELECT * FROM note"])
+    qid2 = client.subscribe_single("SELECT * FROM item")
+    rid = client.call_reducer("set_x", 1, 2, flags=CallReducerFlags.NO_SIDE_EFFECTS)
+    msgs = server.received()
+    multi, single, call = msgs
+    assert isinstance(multi, P.SubscribeMulti) and multi.query_id.id == qid
+    assert isinstance(single, P.SubscribeMulti) and single.query_id.id == qid2  # see docstring
+    assert isinstance(call, P.CallReducer) and call.request_id == rid
+    assert call.flags == CallReducerFlags.NO_SUCCESS_NOTIFY == 1
+    client.unsubscribe(qid)
+    assert isinstance(server.received()[-1], P.UnsubscribeMulti)
+
+
+def test_register_row_update_and_subscription_applied() -> None:
+    client, server = _connect()
+    server.send(server.identity_token())
+    client.update()
+    ops: list[Any] = []
+    applied: list[bool] = []
+    client.register_row_update(
+        "player", lambda op, old, new, ev: ops.append((op, old, new, ev is None))
+    )
+    client.register_on_subscription_applied(lambda: applied.append(True))
+    qid = client.subscribe_multi(["SELECT * FROM player"])
+    server.send(server.subscribe_applied(qid, {"player": [(1, 0)]}))
+    server.send(
+        server.transaction(
+            "set_x", (1, 4), deletes={"player": [(1, 0)]}, inserts={"player": [(1, 4)]}
+        )
+    )
+    client.update()
+    assert applied == [True]
+    assert ops == [
+        ("insert", None, Player(1, 0), True),
+        ("update", Player(1, 0), Player(1, 4), False),
+    ]
+
+
+def test_async_client_runs_the_tick_and_awaits_reducer_results() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> tuple[Any, list[Any]]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        connected: list[Any] = []
+        # The README's positional form: run(token, host, name, on_connect, queries).
+        task = asyncio.create_task(
+            sac.run(
+                "tok",
+                "localhost:3000",
+                "game",
+                lambda token, ident: connected.append(ident),
+                ["SELECT * FROM player"],
+                transport_factory=server.transport_factory,
+            )  # fmt: skip
+        )
+        while not server.transports:
+            await asyncio.sleep(0.001)
+        server.send(server.identity_token("tok"))
+        while not connected:
+            await asyncio.sleep(0.001)
+        call = asyncio.create_task(sac.call_reducer("set_x", 3, 7))
+        while not any(isinstance(m, P.CallReducer) for m in server.received()):
+            await asyncio.sleep(0.001)
+        (req,) = [m for m in server.received() if isinstance(m, P.CallReducer)]
+        server.send(server.transaction("set_x", (3, 7), request_id=req.request_id))
+        event = await asyncio.wait_for(call, 5)
+        sac.close()
+        await asyncio.wait_for(task, 5)
+        return event, server.received()
+
+    event, sent = asyncio.run(scenario())
+    assert event.status is ReducerStatus.COMMITTED and event.args.x == 7
+    assert isinstance(sent[0], P.SubscribeMulti) and sent[0].query_strings == (
+        "SELECT * FROM player",
+    )
