@@ -110,7 +110,7 @@ def test_async_client_runs_the_tick_and_awaits_reducer_results() -> None:
                 lambda token, ident: connected.append(ident),
                 ["SELECT * FROM player"],
                 transport_factory=server.transport_factory,
-            )  # fmt: skip
+            )
         )
         while not server.transports:
             await asyncio.sleep(0.001)
