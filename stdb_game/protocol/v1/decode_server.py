@@ -51,6 +51,7 @@ from .server_messages import (
     UnsubscribeMultiApplied,
     UpdateStatus,
 )
+from .unchecked import unchecked_constructor
 from .wire import (
     ENERGY_DURATION,
     I64,
@@ -77,6 +78,23 @@ _OUT_OF_ENERGY = OutOfEnergy()
 _PROCEDURE_OUT_OF_ENERGY = ProcedureOutOfEnergy()
 _QUERY_UPDATE_COMPRESSION = (Compression.NONE, Compression.BROTLI, Compression.GZIP)
 _fixed_sizes: dict[int, FixedSize] = {}
+
+# The decoder checks every value itself, so it builds objects without the dataclass
+# __init__/__post_init__ (see unchecked.py for the cost this avoids).
+_new_row_list = unchecked_constructor(BsatnRowList)
+_new_row_offsets = unchecked_constructor(RowOffsets)
+_new_query_update = unchecked_constructor(QueryUpdate)
+_new_compressable = unchecked_constructor(CompressableQueryUpdate)
+_new_table_update = unchecked_constructor(TableUpdate)
+_new_database_update = unchecked_constructor(DatabaseUpdate)
+_new_reducer_call = unchecked_constructor(ReducerCallInfo)
+_new_transaction_update = unchecked_constructor(TransactionUpdate)
+
+# Callers repeat (the local player, the module itself for scheduled reducers), and these
+# values are immutable, so recent ones are shared instead of rebuilt for every message.
+_CACHE_LIMIT = 256
+_identities: dict[bytes, Identity] = {}
+_connection_ids: dict[bytes, ConnectionId] = {}
 
 
 def decode_server_message(
@@ -126,11 +144,11 @@ def _row_list(data: bytes, off: int, what: str) -> tuple[BsatnRowList, int]:
             if start + 8 > size:
                 raise truncated(f"{what}.size_hint", start, 8, size)
             first = U64.unpack_from(data, start)[0]
-            offsets = _ONE_ROW if first == 0 else RowOffsets((first,))
+            offsets = _ONE_ROW if first == 0 else _new_row_offsets((first,))
         else:
             if start + 8 * count > size:
                 raise truncated(f"{what}.size_hint", start, 8 * count, size)
-            offsets = RowOffsets(struct.unpack_from(f"<{count}Q", data, start))
+            offsets = _new_row_offsets(struct.unpack_from(f"<{count}Q", data, start))
         start += 8 * count
         head = start + 4
         if head > size:
@@ -140,7 +158,7 @@ def _row_list(data: bytes, off: int, what: str) -> tuple[BsatnRowList, int]:
             raise truncated(f"{what}.rows_data", head, end - head, size)
         if end == head and count == 0:
             return _EMPTY_ROWS, end
-        return BsatnRowList(offsets, data[head:end]), end
+        return _new_row_list(offsets, data[head:end]), end
     if tag == 0:  # FixedSize(u16)
         head = off + 7
         if head > size:
@@ -152,7 +170,7 @@ def _row_list(data: bytes, off: int, what: str) -> tuple[BsatnRowList, int]:
         hint = _fixed_sizes.get(row_size)
         if hint is None:
             hint = _fixed_sizes[row_size] = FixedSize(row_size)
-        return BsatnRowList(hint, data[head:end]), end
+        return _new_row_list(hint, data[head:end]), end
     raise failure(f"unknown RowSizeHint tag {tag}", f"{what}.size_hint", off)
 
 
@@ -163,11 +181,11 @@ def _compressable_query_update(data: bytes, off: int) -> tuple[CompressableQuery
     if tag == 0:
         deletes, off = _row_list(data, off + 1, "QueryUpdate.deletes")
         inserts, off = _row_list(data, off, "QueryUpdate.inserts")
-        return CompressableQueryUpdate(Compression.NONE, QueryUpdate(deletes, inserts)), off
+        return _new_compressable(Compression.NONE, _new_query_update(deletes, inserts)), off
     if tag <= 2:
         compression = _QUERY_UPDATE_COMPRESSION[tag]
         blob, off = read_bytes(data, off + 1, f"CompressableQueryUpdate.{compression.value}")
-        return CompressableQueryUpdate(compression, blob), off
+        return _new_compressable(compression, blob), off
     raise failure(f"unknown CompressableQueryUpdate tag {tag}", "CompressableQueryUpdate", off)
 
 
@@ -195,7 +213,7 @@ def _table_update(data: bytes, off: int) -> tuple[TableUpdate, int]:
     for _ in range(count):
         update, off = _compressable_query_update(data, off)
         updates.append(update)
-    return TableUpdate(table_id, name, num_rows, tuple(updates)), off
+    return _new_table_update(table_id, name, num_rows, tuple(updates)), off
 
 
 def _database_update(data: bytes, off: int) -> tuple[DatabaseUpdate, int]:
@@ -207,7 +225,7 @@ def _database_update(data: bytes, off: int) -> tuple[DatabaseUpdate, int]:
     for _ in range(count):
         table, off = _table_update(data, off)
         tables.append(table)
-    return DatabaseUpdate(tuple(tables)), off
+    return _new_database_update(tuple(tables)), off
 
 
 def _update_status(data: bytes, off: int) -> tuple[UpdateStatus, int]:
@@ -276,7 +294,19 @@ def _transaction_update(data: bytes, off: int) -> tuple[TransactionUpdate, int]:
     size = len(data)
     if off + 56 > size:
         raise truncated("TransactionUpdate.timestamp", off, 56, size)
-    micros, identity, connection_id = TS_IDENTITY_CONN.unpack_from(data, off)
+    micros, identity_raw, connection_raw = TS_IDENTITY_CONN.unpack_from(data, off)
+    identity = _identities.get(identity_raw)
+    if identity is None:
+        if len(_identities) >= _CACHE_LIMIT:
+            _identities.clear()
+        identity = _identities[identity_raw] = Identity(int.from_bytes(identity_raw, "little"))
+    connection_id = _connection_ids.get(connection_raw)
+    if connection_id is None:
+        if len(_connection_ids) >= _CACHE_LIMIT:
+            _connection_ids.clear()
+        connection_id = _connection_ids[connection_raw] = ConnectionId(
+            int.from_bytes(connection_raw, "little")
+        )
     name, off = read_string(data, off + 56, "ReducerCallInfo.reducer_name")
     reducer_id = read_u32(data, off, "ReducerCallInfo.reducer_id")
     args, off = read_bytes(data, off + 4, "ReducerCallInfo.args")
@@ -285,12 +315,12 @@ def _transaction_update(data: bytes, off: int) -> tuple[TransactionUpdate, int]:
     if off + 24 > size:
         raise truncated("TransactionUpdate.energy_quanta_used", off, 24, size)
     low, high, duration = ENERGY_DURATION.unpack_from(data, off)
-    return TransactionUpdate(
+    return _new_transaction_update(
         status,
         Timestamp(micros),
-        Identity(int.from_bytes(identity, "little")),
-        ConnectionId(int.from_bytes(connection_id, "little")),
-        ReducerCallInfo(name, reducer_id, args, request_id),
+        identity,
+        connection_id,
+        _new_reducer_call(name, reducer_id, args, request_id),
         EnergyQuanta(low | high << 64),
         TimeDuration(duration),
     ), off + 24
