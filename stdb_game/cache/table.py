@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, Union
 
 from ..errors import DecodeError, ProtocolError, SchemaError, StdbError
+from ..sats.codec import get_codec
 from ..sats.types import AlgebraicType, ProductType
 from .diff import StaleDiffError, TableDiff
 from .gc_pause import GcPause
@@ -87,8 +88,6 @@ class TableCache(Generic[RowT]):
         self._fixed_size = 0
         self._decode_fixed: Callable[[bytes, int], list[Any]] | None = None
         if decoder is None:
-            from ..sats.codec import get_codec
-
             codec = get_codec(resolved)
             decoder = codec.decode
             if codec.fixed_size:

@@ -148,3 +148,16 @@ def test_py_class_rows_are_indexed_by_attribute() -> None:
     assert [s.spell_id for s in table.filter(1, 9)] == [1, 2]
     diff = table.apply([codec.encode(Spell(1, 9, 50))], [codec.encode(Spell(1, 9, 55))])
     assert [(a.power, b.power) for a, b in diff.updates] == [(50, 55)]
+
+
+def test_identity_keys_support_equality_and_range() -> None:
+    from cache_helpers import USER, enc
+
+    from stdb_game.sats.values import Identity
+
+    table: TableCache[Any] = TableCache("user", USER, primary_key=0)
+    idents = [Identity(v) for v in (5, 1, 9, 3)]
+    table.apply([], [enc(USER, i, None, True) for i in idents])
+    got = table.range(0, Identity(2), Identity(9))
+    assert [r.identity.value for r in got] == [3, 5]
+    assert table.filter(0, Identity(9))[0].identity == Identity(9)
