@@ -53,10 +53,9 @@ class Compression(enum.Enum):
     @classmethod
     def from_tag(cls, tag: int) -> Compression:
         """The scheme marked by a wire byte; ValueError for an unknown byte."""
-        try:
-            return _BY_TAG[tag]
-        except (IndexError, TypeError):
-            raise ValueError(f"unknown compression tag {tag!r}") from None
+        if type(tag) is not int or not 0 <= tag < len(_BY_TAG):
+            raise ValueError(f"unknown compression tag {tag!r}")
+        return _BY_TAG[tag]
 
 
 _TAG_OF = {Compression.NONE: 0, Compression.BROTLI: 1, Compression.GZIP: 2}

@@ -265,3 +265,62 @@ def test_bad_server_values_raise_encode_error() -> None:
         encode_server_message(QueryId(1))  # type: ignore[arg-type]
     with pytest.raises(EncodeError, match="not a v1 ClientMessage"):
         encode_client_message(IdentityToken(Identity(0), "", ConnectionId(0)))  # type: ignore[arg-type]
+
+
+def test_compression_from_tag_refuses_out_of_range() -> None:
+    for bad in (-1, 3, 255):
+        with pytest.raises(ValueError):
+            Compression.from_tag(bad)
+
+
+def test_compressed_payload_must_be_bytes() -> None:
+    with pytest.raises(TypeError):
+        CompressableQueryUpdate(Compression.GZIP, bytearray(b"x"))  # type: ignore[arg-type]
+
+
+# ---- decoder internals ------------------------------------------------------------------------
+
+
+def test_unchecked_constructor_builds_equal_objects() -> None:
+    from stdb_game.protocol.v1.unchecked import unchecked_constructor
+
+    build = unchecked_constructor(CompressableQueryUpdate)
+    update = _update(1)
+    fast = build(Compression.NONE, update)
+    normal = CompressableQueryUpdate.uncompressed(update)
+    assert fast == normal and hash(fast) == hash(normal)
+    assert fast.query_update() is update
+    with pytest.raises(AttributeError):
+        fast.payload = b""  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        unchecked_constructor(int)
+
+
+def test_repeated_callers_share_identity_objects() -> None:
+    msg = _transaction(5)
+    first = decode_server_frame(encode_server_frame(msg, Compression.NONE))
+    second = decode_server_frame(encode_server_frame(msg, Compression.NONE))
+    assert first == second == msg
+    assert isinstance(first, TransactionUpdate) and isinstance(second, TransactionUpdate)
+    assert first.caller_identity is second.caller_identity
+    assert first.caller_connection_id is second.caller_connection_id
+
+
+def test_identity_cache_stays_bounded() -> None:
+    from stdb_game.protocol.v1 import decode_server
+
+    for i in range(decode_server._CACHE_LIMIT * 2 + 3):
+        msg = _transaction(0)
+        msg = TransactionUpdate(
+            msg.status,
+            msg.timestamp,
+            Identity(i),
+            ConnectionId(i),
+            msg.reducer_call,
+            msg.energy_quanta_used,
+            msg.total_host_execution_duration,
+        )
+        decoded = decode_server_frame(encode_server_frame(msg, Compression.NONE))
+        assert decoded == msg
+    assert len(decode_server._identities) <= decode_server._CACHE_LIMIT
+    assert len(decode_server._connection_ids) <= decode_server._CACHE_LIMIT

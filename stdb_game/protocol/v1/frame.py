@@ -10,14 +10,13 @@ from .wire import failure
 
 __all__ = ["decode_server_frame", "encode_server_frame"]
 
-_BY_TAG = (Compression.NONE, Compression.BROTLI, Compression.GZIP)
-
 
 def decode_server_frame(frame: bytes | bytearray | memoryview) -> ServerMessage:
     """Decompress and decode one server binary frame; any failure is a ProtocolError.
 
     Error offsets count from the start of the (decompressed) message, after the
-    compression byte. Inner compressed query updates stay compressed until ``query_update()`` is called.
+    compression byte. Inner compressed query updates stay compressed until their
+    ``query_update()`` is called.
     """
     buf = frame if type(frame) is bytes else bytes(frame)
     if not buf:
@@ -28,7 +27,7 @@ def decode_server_frame(frame: bytes | bytearray | memoryview) -> ServerMessage:
         return decode_server_message(buf[1:])
     if tag > 2:
         raise failure(f"unknown compression byte {tag} (0 none, 1 Brotli, 2 gzip)", "frame", 0)
-    compression = _BY_TAG[tag]
+    compression = Compression.from_tag(tag)
     payload = decompress(buf[1:], compression, f"{compression.value} frame")
     return decode_server_message(payload)
 

@@ -73,7 +73,7 @@ class CompressableQueryUpdate:
 
     def __post_init__(self) -> None:
         plain = self.compression is Compression.NONE
-        if plain != (type(self.payload) is QueryUpdate):
+        if not (type(self.payload) is QueryUpdate if plain else type(self.payload) is bytes):
             kind = "a QueryUpdate" if plain else "compressed bytes"
             raise TypeError(
                 f"CompressableQueryUpdate({self.compression.name}) needs {kind}, "
