@@ -197,7 +197,9 @@ def websocket_token(base_url: str, token: str, *, timeout: float = DEFAULT_TIMEO
     """
     what = "POST /v1/identity/websocket-token"
     url = f"{base_http_url(base_url)}/v1/identity/websocket-token"
-    data = _json_body(_request("POST", url, what=what, timeout=timeout, token=token, body=b""), what)
+    data = _json_body(
+        _request("POST", url, what=what, timeout=timeout, token=token, body=b""), what
+    )
     if not isinstance(data, dict) or not isinstance(data.get("token"), str):
         raise ProtocolError("expected {'token': ...}", what=what)
     return str(data["token"])
@@ -232,8 +234,13 @@ def sql(
     what = f"POST /v1/database/{database}/sql"
     url = _db_url(base_url, database, "sql")
     response = _request(
-        "POST", url, what=what, timeout=timeout, token=token,
-        body=query.encode("utf-8"), content_type="text/plain; charset=utf-8",
+        "POST",
+        url,
+        what=what,
+        timeout=timeout,
+        token=token,
+        body=query.encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
     )
     data = _json_body(response, what)
     if not isinstance(data, list):
@@ -284,8 +291,14 @@ def call_reducer(
         body = json.dumps(list(args_json))
     url = _db_url(base_url, database, f"call/{quote(reducer, safe='')}")
     response = _request(
-        "POST", url, what=what, timeout=timeout, token=token,
-        body=body.encode("utf-8"), content_type="application/json", outcome_statuses=(402, 530),
+        "POST",
+        url,
+        what=what,
+        timeout=timeout,
+        token=token,
+        body=body.encode("utf-8"),
+        content_type="application/json",
+        outcome_statuses=(402, 530),
     )
     ok = 200 <= response.status < 300
     return ReducerCallResult(
