@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
@@ -136,13 +137,15 @@ class SpacetimeType:
 class RecordInfo:
     """What the declaration of a record class (table row or product type) said."""
 
-    __slots__ = ("columns", "defaults", "fields", "source")
+    __slots__ = ("columns", "defaults", "fields", "localns", "source")
 
     def __init__(self, source: type, fields: list[str], columns: dict[str, ColumnSpec]) -> None:
         self.source = source
         self.fields = fields
         self.columns = columns
         self.defaults: dict[str, Any] = {}
+        #: local names where the class was declared (annotations may name them)
+        self.localns: dict[str, Any] = {}
 
 
 class TableDecl:
@@ -168,12 +171,19 @@ class TableDecl:
 class ReducerDecl:
     """One ``@module.reducer`` declaration."""
 
-    __slots__ = ("fn", "lifecycle", "name")
+    __slots__ = ("fn", "lifecycle", "localns", "name")
 
-    def __init__(self, name: str, fn: Callable[..., Any], lifecycle: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        lifecycle: str | None,
+        localns: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.fn = fn
         self.lifecycle = lifecycle
+        self.localns = localns or {}
 
 
 def _snake(name: str) -> str:
@@ -186,7 +196,18 @@ def record_info(cls: type) -> RecordInfo | None:
     return info if isinstance(info, RecordInfo) else None
 
 
-def make_record(cls: type) -> type:
+def caller_locals(depth: int) -> dict[str, Any]:
+    """The local names of a declaring function (empty at module level, where globals serve)."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:  # pragma: no cover
+        return {}
+    if frame.f_locals is frame.f_globals:
+        return {}
+    return dict(frame.f_locals)
+
+
+def make_record(cls: type, localns: dict[str, Any] | None = None) -> type:
     """Turn an annotated class into a record class (idempotent)."""
     if record_info(cls) is not None:
         return cls
@@ -204,6 +225,7 @@ def make_record(cls: type) -> type:
     new = make_record_class(cls, fields, defaults)
     info = RecordInfo(cls, fields, specs)
     info.defaults = defaults
+    info.localns = localns or {}
     new.__stdb_record__ = info  # type: ignore[attr-defined]
     return new
 
@@ -250,8 +272,10 @@ class Module:
         ``scheduled`` names the reducer the table's rows schedule.
         """
 
+        depth = 2 if cls is not None else 1
+
         def wrap(c: type[T]) -> type[T]:
-            rec = make_record(c)
+            rec = make_record(c, caller_locals(depth))
             sched = scheduled.__name__ if callable(scheduled) else scheduled
             tname = name or _snake(rec.__name__)
             if any(d.name == tname for d in self.tables):
@@ -278,15 +302,19 @@ class Module:
         ``SumValue``s, built with ``Cls.variant(payload)`` or read as ``Cls.variant`` for units.
         """
 
+        depth = 2 if cls is not None else 1
+
         def wrap(c: type[T]) -> type[T]:
             out: type
+            localns = caller_locals(depth)
             if issubclass(c, enum.Enum):
                 out = c
             elif sum:
                 out = c
                 c.__stdb_sum__ = True  # type: ignore[attr-defined]
+                c.__stdb_localns__ = localns  # type: ignore[attr-defined]
             else:
-                out = make_record(c)
+                out = make_record(c, localns)
             if out not in self.types:
                 self.types.append(out)
             self._built = None
@@ -312,13 +340,15 @@ class Module:
         if lifecycle is not None and lifecycle not in LIFECYCLES:
             raise ModuleError(f"unknown lifecycle {lifecycle!r}; use one of {sorted(LIFECYCLES)}")
 
+        depth = 2 if fn is not None else 1
+
         def wrap(f: F) -> F:
             rname = name or f.__name__
             if any(d.name == rname for d in self.reducers):
                 raise ModuleError(f"reducer {rname!r} is declared twice")
             if lifecycle and any(d.lifecycle == lifecycle for d in self.reducers):
                 raise ModuleError(f"a {lifecycle} reducer is already declared")
-            self.reducers.append(ReducerDecl(rname, f, lifecycle))
+            self.reducers.append(ReducerDecl(rname, f, lifecycle, caller_locals(depth)))
             self._built = None
             return f
 

@@ -114,11 +114,16 @@ class _Builder:
 
     # ---- types ----
 
-    def _hints(self, obj: Any, where: str) -> dict[str, Any]:
+    def _hints(self, obj: Any, where: str, localns: dict[str, Any] | None = None) -> dict[str, Any]:
         mod = sys.modules.get(getattr(obj, "__module__", ""), None)
         globalns = dict(vars(mod)) if mod is not None else {}
+        local = dict(localns or {})
+        for cls in self.pairs:  # declared types resolve by name even from other scopes
+            local.setdefault(cls.__name__, cls)
         try:
-            return typing.get_type_hints(obj, globalns=globalns, include_extras=True)
+            return typing.get_type_hints(
+                obj, globalns=globalns, localns=local, include_extras=True
+            )
         except Exception as exc:
             raise ModuleError(f"{where}: cannot resolve annotations: {exc}") from exc
 
@@ -147,7 +152,7 @@ class _Builder:
         info = record_info(cls)
         assert info is not None
         self.in_progress.add(cls)
-        hints = self._hints(info.source, cls.__name__)
+        hints = self._hints(info.source, cls.__name__, info.localns)
         elems_plain: list[tuple[str, t.AlgebraicType]] = []
         elems_obj: list[tuple[str, t.AlgebraicType]] = []
         for f in info.fields:
@@ -177,7 +182,7 @@ class _Builder:
 
     def _sum(self, cls: type, where: str) -> TypePair:
         self.in_progress.add(cls)
-        hints = self._hints(cls, cls.__name__)
+        hints = self._hints(cls, cls.__name__, getattr(cls, "__stdb_localns__", None))
         vp: list[tuple[str, t.AlgebraicType]] = []
         vo: list[tuple[str, t.AlgebraicType]] = []
         for name, ann in hints.items():
@@ -308,7 +313,7 @@ class _Builder:
             params = list(sig.parameters.values())
             if not params:
                 raise ModuleError(f"reducer {decl.name} must take ctx as its first parameter")
-            hints = self._hints(decl.fn, f"reducer {decl.name}")
+            hints = self._hints(decl.fn, f"reducer {decl.name}", decl.localns)
             ep: list[tuple[str, t.AlgebraicType]] = []
             eo: list[tuple[str, t.AlgebraicType]] = []
             for p in params[1:]:

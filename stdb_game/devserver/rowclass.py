@@ -57,10 +57,8 @@ def make_record_class(cls: type, fields: Sequence[str], defaults: dict[str, Any]
             body.append(f"    if {f} is _M: {f} = _d_{f}()")
         elif seen_default:
             params.append(f"{f}=_M")
-            body.append(
-                f"    if {f} is _M: raise TypeError("
-                f"'{cls.__name__}() missing required argument: {f!r}')"
-            )
+            msg = f"{cls.__name__}() missing required argument: {f}"
+            body.append(f"    if {f} is _M: raise TypeError({msg!r})")
         else:
             params.append(f)
     body += [f"    self.{f} = {f}" for f in fields] or ["    pass"]

@@ -1,0 +1,197 @@
+"""Durability: restart replays the log; a torn or garbage tail is dropped; real corruption refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stdb_game.devserver import CommitLogError, Database
+from stdb_game.devserver.commitlog import MAGIC, CommitLog
+from stdb_game.devserver.database import LOG_FILE
+from stdb_game.sats.values import ConnectionId, Identity, Timestamp
+
+CHAT = Path(__file__).resolve().parents[2] / "demos" / "chat" / "module.py"
+T0 = Timestamp(1_735_689_600_000_000)
+ALICE = Identity.from_hex("c200" + "aa" * 30)
+
+
+def _open(path: Path) -> Database:
+    return Database.open(CHAT, data_dir=path, timestamp=T0, fsync=False)
+
+
+def _send(db: Database, text: str, n: int) -> None:
+    res = db.call_reducer_json(
+        "send_message", [text], sender=ALICE, connection_id=ConnectionId(1),
+        timestamp=Timestamp(T0.micros_since_epoch + n),
+    )  # fmt: skip
+    assert res.committed
+
+
+def _texts(db: Database) -> list[str]:
+    return [m.text for m in db.rows("message")]
+
+
+def test_restart_replays_everything(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    db.client_connected(ALICE, ConnectionId(1), T0)
+    for i in range(5):
+        _send(db, f"m{i}", i)
+    db.call_reducer_json("set_name", ["al"], sender=ALICE, connection_id=None, timestamp=T0)
+    identity = db.identity
+    db.close()
+    db2 = _open(tmp_path)
+    assert _texts(db2) == [f"m{i}" for i in range(5)]
+    assert [(u.name, u.online) for u in db2.rows("user")] == [("al", True)]
+    assert db2.identity == identity
+    _send(db2, "after", 99)
+    db2.close()
+    assert _texts(_open(tmp_path)) == [f"m{i}" for i in range(5)] + ["after"]
+
+
+def test_failed_calls_are_not_logged(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    size = (tmp_path / LOG_FILE).stat().st_size
+    res = db.call_reducer_json("send_message", [""], sender=ALICE, connection_id=None,
+                               timestamp=T0)  # fmt: skip
+    assert not res.committed
+    assert (tmp_path / LOG_FILE).stat().st_size == size
+
+
+def test_torn_last_record_at_every_byte(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    _send(db, "keep1", 1)
+    _send(db, "keep2", 2)
+    log_path = tmp_path / LOG_FILE
+    good = log_path.read_bytes()
+    _send(db, "torn", 3)
+    db.close()
+    full = log_path.read_bytes()
+    assert len(full) > len(good)
+    for cut in range(len(good), len(full)):
+        log_path.write_bytes(full[:cut])
+        db2 = _open(tmp_path)
+        assert _texts(db2) == ["keep1", "keep2"], cut
+        db2.close()
+        assert log_path.read_bytes() == good  # the torn tail was truncated away
+    log_path.write_bytes(full)
+    assert _texts(_open(tmp_path)) == ["keep1", "keep2", "torn"]
+
+
+def test_flipped_byte_in_last_record_is_dropped(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    _send(db, "keep", 1)
+    good = (tmp_path / LOG_FILE).read_bytes()
+    _send(db, "bad", 2)
+    db.close()
+    data = bytearray((tmp_path / LOG_FILE).read_bytes())
+    data[-3] ^= 0xFF
+    (tmp_path / LOG_FILE).write_bytes(bytes(data))
+    assert _texts(_open(tmp_path)) == ["keep"]
+    assert (tmp_path / LOG_FILE).read_bytes() == good
+
+
+@pytest.mark.parametrize("garbage", [b"\x00", b"\xff" * 3, b"\x05\x00\x00\x00junkjunk", b"x" * 100])
+def test_garbage_appended_is_detected_and_dropped(tmp_path: Path, garbage: bytes) -> None:
+    db = _open(tmp_path)
+    _send(db, "keep", 1)
+    db.close()
+    good = (tmp_path / LOG_FILE).read_bytes()
+    (tmp_path / LOG_FILE).write_bytes(good + garbage)
+    clog = CommitLog(tmp_path / LOG_FILE, fsync=False)
+    assert clog.dropped_bytes == len(garbage)
+    clog.close()
+    assert (tmp_path / LOG_FILE).read_bytes() == good
+    assert _texts(_open(tmp_path)) == ["keep"]
+
+
+def test_corruption_before_valid_records_refuses_to_open(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    _send(db, "one", 1)
+    mid = (tmp_path / LOG_FILE).stat().st_size
+    _send(db, "two", 2)
+    _send(db, "three", 3)
+    db.close()
+    data = bytearray((tmp_path / LOG_FILE).read_bytes())
+    data[mid + 10] ^= 0xFF  # inside the payload of "two"
+    (tmp_path / LOG_FILE).write_bytes(bytes(data))
+    with pytest.raises(CommitLogError, match="valid records follow"):
+        _open(tmp_path)
+
+
+def test_not_a_log_and_schema_change_refuse(tmp_path: Path) -> None:
+    (tmp_path / LOG_FILE).write_bytes(b"hello world, not a log")
+    with pytest.raises(CommitLogError):
+        _open(tmp_path)
+    other = tmp_path / "other"
+    db = _open(other)
+    db.close()
+    from stdb_game.devserver.module import Module
+
+    m = Module("quickstart-chat")
+
+    @m.table(name="user")
+    class User:
+        x: int
+
+    with pytest.raises(CommitLogError, match="schema changed"):
+        Database.open(m, data_dir=other, name="quickstart-chat", timestamp=T0, fsync=False)
+
+
+def test_empty_or_magic_only_file_starts_fresh(tmp_path: Path) -> None:
+    (tmp_path / LOG_FILE).write_bytes(MAGIC[:3])
+    db = _open(tmp_path)
+    assert db.rows("message") == []
+    _send(db, "x", 1)
+    db.close()
+    assert _texts(_open(tmp_path)) == ["x"]
+
+
+def test_init_runs_only_on_creation(tmp_path: Path) -> None:
+    from stdb_game.devserver.module import Module, ReducerContext
+
+    m = Module("counter")
+
+    @m.table(name="boot")
+    class Boot:
+        n: int
+
+    @m.reducer(lifecycle="init")
+    def init(ctx: ReducerContext) -> None:
+        ctx.db.boot.insert(Boot(n=ctx.db.boot.count() + 1))
+
+    for _ in range(3):
+        db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+        db.close()
+    assert [b.n for b in db.rows("boot")] == [1]
+
+
+def test_sequences_survive_restart(tmp_path: Path) -> None:
+    from stdb_game.devserver.module import Module, ReducerContext, column, u32
+
+    m = Module("seq")
+
+    @m.table(name="thing")
+    class Thing:
+        id: u32 = column(primary_key=True, auto_inc=True)
+
+    @m.reducer
+    def make(ctx: ReducerContext) -> None:
+        ctx.db.thing.insert(Thing())
+
+    @m.reducer
+    def clear(ctx: ReducerContext) -> None:
+        for r in ctx.db.thing.iter():
+            ctx.db.thing.delete(r)
+
+    def run(db: Database, name: str) -> None:
+        assert db.call_reducer(name, b"", sender=ALICE, connection_id=None, timestamp=T0).committed
+
+    db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+    run(db, "make")
+    run(db, "make")
+    run(db, "clear")
+    db.close()
+    db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+    run(db, "make")
+    assert [t.id for t in db.rows("thing")] == [3]
