@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from stdb_game.cache import TableCache
 from stdb_game.sats import get_codec
@@ -46,7 +47,7 @@ def main() -> None:
         lambda: TableCache("e", ENTITY).apply((), versions[0]))))  # fmt: skip
 
     def update_round() -> float:
-        table = TableCache("e", ENTITY, primary_key=0)
+        table: TableCache[Any] = TableCache("e", ENTITY, primary_key=0)
         table.apply((), versions[0])
         start = time.perf_counter()
         for v in range(1, 6):  # steady state, collector work included
@@ -56,7 +57,7 @@ def main() -> None:
     report("update 100k rows by pk (entity)", best_of(update_round, 3))
 
     def re_insert() -> float:
-        table = TableCache("e", ENTITY, primary_key=0)
+        table: TableCache[Any] = TableCache("e", ENTITY, primary_key=0)
         table.apply((), versions[0])
         return timed(lambda: table.apply((), versions[0]))
 
@@ -71,7 +72,7 @@ def main() -> None:
         lambda: TableCache("u", USER, primary_key=0).apply((), users[0]))))  # fmt: skip
 
     def user_update() -> float:
-        table = TableCache("u", USER, primary_key=0)
+        table: TableCache[Any] = TableCache("u", USER, primary_key=0)
         table.apply((), users[0])
         return timed(lambda: table.apply(users[0], users[1]))
 

@@ -76,14 +76,14 @@ def test_b10_every_table_is_applied_before_any_callback(initial: bool) -> None:
     cache.add_table("position", position, primary_key=0)
     if not initial:
         cache.apply_message({"player": ([], [player(1, 0)])})
-    message = {
+    message: dict[str, tuple[list[bytes], list[bytes]]] = {
         "player": ([], [player(7, 0)]),
         "position": ([], [get_codec(position).encode((7, 1, 2))]),
     }
     diff = cache.prepare_message(message)
     assert cache.table("position").find(7) is None  # nothing applied before commit
     cache.commit(diff)
-    seen = []
+    seen: list[Any] = []
     for new_player in diff["player"].inserts:  # the player insert callback
         seen.append(cache.table("position").find(new_player.id))
     assert [tuple(p) for p in seen] == [(7, 1, 2)]
@@ -98,7 +98,7 @@ def test_b12_batches_applied_in_arrival_order_end_with_the_new_value() -> None:
     second = in_order.apply(*change)
     assert any(r.id == 123 for r in first.inserts)
     assert [(a.level, b.level) for a, b in second.updates] == [(1, 2)]
-    assert in_order.find(123).level == 2
+    assert in_order.find(123) == (123, 0, "sword", 2)
     assert len(in_order) == 20_000
 
     # The small update overtaking the large message leaves the cache wrong, and the cache

@@ -6,11 +6,13 @@ import random
 from typing import Any
 
 import pytest
-from cache_helpers import ITEM, NOTE, item, item_table, player, player_table
+from cache_helpers import ITEM, NOTE, USER, enc, item, item_table, player, player_table
 
 from stdb_game.cache import MissingIndexError, TableCache
 from stdb_game.errors import SchemaError
+from stdb_game.sats import get_codec
 from stdb_game.sats import types as t
+from stdb_game.sats.values import Identity
 
 
 def ids(rows: Any) -> list[int]:
@@ -22,8 +24,8 @@ def test_find_by_primary_key_and_unique_column() -> None:
     table.apply([], [item(1, 7, "sword"), item(2, 7, "shield")])
     assert table.find(2) == (2, 7, "shield", 1)
     assert table.find(3) is None
-    assert table.find_unique(2, "sword").id == 1
-    assert table.find_unique(0, 1).kind == "sword"
+    assert table.find_unique(2, "sword") == (1, 7, "sword", 1)
+    assert table.find_unique(0, 1) == (1, 7, "sword", 1)
     assert table.find_unique(2, "bow") is None
     with pytest.raises(MissingIndexError):
         table.find_unique(1, 7)
@@ -138,8 +140,6 @@ def test_py_class_rows_are_indexed_by_attribute() -> None:
     spell = t.ProductType(
         [("spell_id", t.U32), ("caster", t.U32), ("power", t.I16)], name="Spell", py_class=Spell
     )
-    from stdb_game.sats import get_codec
-
     codec = get_codec(spell)
     table: TableCache[Spell] = TableCache("spell", spell, primary_key=0, indexes=[(1,)])
     table.apply([], [codec.encode(Spell(1, 9, 50)), codec.encode(Spell(2, 9, 70))])
@@ -151,10 +151,6 @@ def test_py_class_rows_are_indexed_by_attribute() -> None:
 
 
 def test_identity_keys_support_equality_and_range() -> None:
-    from cache_helpers import USER, enc
-
-    from stdb_game.sats.values import Identity
-
     table: TableCache[Any] = TableCache("user", USER, primary_key=0)
     idents = [Identity(v) for v in (5, 1, 9, 3)]
     table.apply([], [enc(USER, i, None, True) for i in idents])

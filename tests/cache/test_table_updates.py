@@ -78,7 +78,7 @@ def test_identity_primary_key_update_in_the_chat_user_table() -> None:
     # Going offline is another update.
     diff = table.apply([enc(USER, BOB, "bob", True)], [enc(USER, BOB, "bob", False)])
     assert [(a.online, b.online) for a, b in diff.updates] == [(True, False)]
-    assert table.find(BOB).online is False
+    assert table.find(BOB) == (BOB, "bob", False)
 
 
 def test_primary_key_of_a_deleted_row_is_free_after_commit() -> None:
