@@ -50,7 +50,13 @@ DEFAULT_READ_CHUNK_BYTES = 256 * 1024
 _TLS_WRITE_CHUNK = 16 * 1024
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-_DROPPED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError)
+_DROPPED = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 
 
 def _redacted(url: str) -> str:
@@ -149,6 +155,8 @@ class WebSocketTransport(Transport):
         sock.setblocking(False)
         self._sock: socket.socket | None = sock
         self._tls = isinstance(sock, ssl.SSLSocket)
+        # Bytes already decrypted inside the SSL object never show up on the descriptor.
+        self._tls_sock: ssl.SSLSocket | None = sock if isinstance(sock, ssl.SSLSocket) else None
         self._fd = sock.fileno()
         self._poller: Any = None
         if hasattr(select, "poll"):
@@ -252,7 +260,7 @@ class WebSocketTransport(Transport):
     def poll(self, max_frames: int) -> list[bytes]:
         decoder = self._decoder
         if self._sock is not None and decoder.message_bytes < self._read_ahead_bytes:
-            if self._tls and self._sock.pending():  # type: ignore[attr-defined]
+            if self._tls_sock is not None and self._tls_sock.pending():
                 self._read()
             elif self._poller is not None:
                 if self._poller.poll(0):
@@ -262,6 +270,8 @@ class WebSocketTransport(Transport):
             if self._closing:
                 decoder.messages.clear()  # nothing is delivered after our own close()
                 decoder.message_bytes = 0
+                if self._out:
+                    self.flush()  # push our Close frame out even if the caller stopped flushing
         messages = decoder.messages
         if not messages or max_frames <= 0:
             return []
