@@ -87,8 +87,8 @@ class SnapshotInterpolator(Generic[K, V]):
         snaps = track.snapshots
         t = now - self.delay
         last_t, last_v = snaps[-1]
-        if len(snaps) == 1 or t <= snaps[0][0]:
-            return snaps[0][1] if t <= snaps[0][0] else last_v
+        if len(snaps) == 1:
+            return last_v
         if t >= last_t:
             prev_t, prev_v = snaps[-2]
             span = last_t - prev_t
@@ -96,6 +96,8 @@ class SnapshotInterpolator(Generic[K, V]):
                 return last_v
             ahead = min(t - last_t, self.max_extrapolation)
             return self._blend(prev_v, last_v, 1.0 + ahead / span)
+        if t <= snaps[0][0]:
+            return snaps[0][1]
         # Find the pair around t (few snapshots: a linear walk from the end is cheapest).
         for i in range(len(snaps) - 1, 0, -1):
             t0, v0 = snaps[i - 1]
