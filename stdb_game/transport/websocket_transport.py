@@ -86,6 +86,7 @@ class WebSocketTransport(Transport):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
         read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES,
+        read_chunk_bytes: int = DEFAULT_READ_CHUNK_BYTES,
     ) -> WebSocketTransport:
         """Open the connection; the only blocking step, bounded by ``timeout`` per socket wait.
 
@@ -140,6 +141,7 @@ class WebSocketTransport(Transport):
             max_message_bytes=max_message_bytes,
             read_ahead_bytes=read_ahead_bytes,
             read_budget_bytes=read_budget_bytes,
+            read_chunk_bytes=read_chunk_bytes,
         )
 
     def __init__(

@@ -498,3 +498,24 @@ def test_wss_with_trusted_certificate(tls_server: WsTestServer, client_tls_conte
 def test_wss_verifies_certificates_by_default(tls_server: WsTestServer) -> None:
     with pytest.raises(ConnectError, match="certificate"):
         WebSocketTransport.connect(tls_server.url(), timeout=5)
+
+
+def test_wss_bytes_decrypted_inside_the_ssl_object_are_not_missed(
+    tls_server: WsTestServer, client_tls_context: ssl.SSLContext
+) -> None:
+    # One 1 KiB read per poll: after the first read the whole TLS record has left the kernel,
+    # so only SSLSocket.pending() knows the rest of the message is there.
+    t = WebSocketTransport.connect(
+        tls_server.url(),
+        ssl_context=client_tls_context,
+        timeout=5,
+        read_chunk_bytes=1024,
+        read_budget_bytes=1024,
+    )
+    conn = tls_server.accept()
+    try:
+        payload = os.urandom(12_000)
+        conn.send_binary(payload)
+        assert poll_until(t, lambda got: len(got) == 1, timeout=5) == [payload]
+    finally:
+        t.abort()
