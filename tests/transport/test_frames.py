@@ -13,6 +13,7 @@ from stdb_game.transport.frames import (
     FrameDecoder,
     close_payload,
     encode_frame,
+    mask,
     parse_close,
 )
 
@@ -172,3 +173,13 @@ def test_any_split_of_the_stream_gives_the_same_messages(
         d.feed(memoryview(wire)[a:b])
     assert list(d.messages) == messages
     assert d.partial_bytes == 0 and d.error is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=4, max_size=4), payload=st.binary(max_size=5000))
+def test_mask_matches_websocket_client_and_is_its_own_inverse(key: bytes, payload: bytes) -> None:
+    from websocket import ABNF
+
+    masked = mask(key, payload)
+    assert masked == ABNF.mask(key, payload)
+    assert mask(key, masked) == payload
