@@ -147,12 +147,13 @@ def _clip_reason(text: str) -> bytes:
 class _Query:
     """One distinct query a connection holds, with how many of its query sets reference it."""
 
-    __slots__ = ("compiled", "count", "key", "table_name")
+    __slots__ = ("compiled", "count", "key", "per_caller", "table_name")
 
     def __init__(self, key: str, compiled: Any, table_name: str) -> None:
         self.key = key
         self.compiled = compiled
         self.table_name = table_name
+        self.per_caller = ":sender" in key.lower()
         self.count = 0
 
 
@@ -495,19 +496,15 @@ class DevServer:
             raise web.HTTPBadRequest(text="SQL must be UTF-8 text", headers=headers) from None
         if len(body) > 50_000:
             raise web.HTTPBadRequest(text="SQL text longer than 50000 bytes", headers=headers)
-        start = time.perf_counter()
         try:
             result = self.db.sql(sql, claims.identity)
         except SqlError as exc:
             status = 401 if exc.unauthorized else 400
             return web.Response(status=status, text=str(exc), headers=headers)
-        micros = _micros_since(start)
-        statement, tx = _split_sql_result(result)
-        if tx is not None:
-            self.broadcast(tx, caller=None, request_id=0, flags=CallReducerFlags.NO_SUCCESS_NOTIFY)
-        statement["total_duration_micros"] = micros
-        headers["spacetime-execution-duration-micros"] = str(micros)
-        return web.json_response([statement], headers=headers)
+        if result.tx is not None:
+            self._after_tx(result.tx)
+        headers["spacetime-execution-duration-micros"] = str(result.total_duration_micros)
+        return web.json_response([result.to_json()], headers=headers)
 
     async def h_call(self, request: web.Request) -> web.Response:
         self._resolve_db(request)
@@ -585,7 +582,8 @@ class DevServer:
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,),
             autoping=False,
-            max_msg_size=self.config.max_message_size,
+            # aiohttp refuses a message of exactly its limit; the real server accepts it.
+            max_msg_size=self.config.max_message_size + 1,
             compress=False,
             timeout=5.0,
         )
@@ -846,7 +844,7 @@ class DevServer:
         return BsatnRowList.from_rows(rows, self._fixed_size(table_name))
 
     def _fixed_size(self, table_name: str) -> int | None:
-        size: int | None = self.db.tables[table_name].row_type.static_size()
+        size: int | None = self.db.tables[table_name].row_type.static_size
         return size
 
     def _rows_update(self, table_name: str, rows: Sequence[bytes], *, insert: bool) -> TableUpdate:
@@ -1050,7 +1048,7 @@ class DevServer:
         flags: CallReducerFlags | int,
     ) -> None:
         """Send each connection what this transaction changed in its queries (semantics.md §5)."""
-        deltas: dict[tuple[str, Identity], TableChange] = {}
+        deltas: dict[tuple[str, Identity | None], TableChange] = {}
         changes = tx.changes
         full_caller = caller is not None and tx.committed and flags == CallReducerFlags.FULL_UPDATE
         for conn in list(self.connections.values()):
@@ -1084,7 +1082,7 @@ class DevServer:
         self,
         conn: Connection,
         changes: dict[str, TableChange],
-        deltas: dict[tuple[str, Identity], TableChange],
+        deltas: dict[tuple[str, Identity | None], TableChange],
     ) -> tuple[TableUpdate, ...]:
         """Per table, one QueryUpdate per query of ``conn`` whose result changed."""
         if not changes:
@@ -1093,7 +1091,8 @@ class DevServer:
         for held in conn.queries.values():
             if not _may_change(held.compiled, changes):
                 continue
-            cache_key = (held.key, conn.identity)
+            # Only ``:sender`` makes a query's result depend on who subscribed.
+            cache_key = (held.key, conn.identity if held.per_caller else None)
             delta = deltas.get(cache_key)
             if delta is None:
                 delta = held.compiled.delta(changes)
@@ -1173,11 +1172,6 @@ def _may_change(query: Any, changes: dict[str, TableChange]) -> bool:
     if tables is None:
         return True
     return any(name in changes for name in tables)
-
-
-def _split_sql_result(result: Any) -> tuple[dict[str, Any], TxResult | None]:
-    """Adapt the engine's SQL result to one statement's JSON and an optional DML transaction."""
-    raise NotImplementedError
 
 
 @web.middleware
