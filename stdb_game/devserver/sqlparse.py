@@ -105,6 +105,8 @@ def _hex_digits(text: str) -> str:
     s = text.strip()
     if s[:2] in ("0x", "0X"):
         s = s[2:]
+    if not s:
+        return s
     try:
         int(s, 16)
     except ValueError:
