@@ -44,6 +44,7 @@ __all__ = [
     "ClientBuilder",
     "ClientState",
     "ClientStats",
+    "DisconnectKind",
     "DisconnectReason",
     "ReconnectPolicy",
     "SubscriptionHandle",
@@ -931,7 +932,7 @@ class Client:
             from .credentials import should_store
 
             stored = self._credentials.load(self._store_key())
-            if should_store(token, stored):
+            if should_store(token, stored, now=time.time()):
                 self._credentials.save(self._store_key(), token)
                 self._token = token
         elif self._token is None:

@@ -479,3 +479,55 @@ def test_tick_stats_report_queue_age_and_bytes() -> None:
     st2 = client.tick()
     assert st2.oldest_queued_age == pytest.approx(0.5)
     assert isinstance(Player, type)
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    import base64
+    import json
+
+    def b64(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none'})}.{b64(claims)}.sig"
+
+
+def test_b17_anonymous_token_is_stored_and_reused_with_the_same_identity(tmp_path: Any) -> None:
+    from stdb_game.credentials import CredentialStore, credentials_key
+
+    store = CredentialStore(tmp_path)
+    key = credentials_key("http://127.0.0.1:3000", "game", client=2)
+    long_lived = _jwt({"sub": "player", "iat": 1_700_000_000})
+    schema = game_schema()
+    server = FakeServer(schema)
+    first = Client(
+        "ws://fake",
+        "game",
+        schema=schema,
+        transport_factory=server.transport_factory,
+        credentials=store,
+        credentials_key=key,
+    )
+    first.connect()
+    assert server.tokens[0] is None  # nothing stored yet: anonymous connect
+    server.send(server.identity_token(long_lived))
+    first.tick()
+    assert store.load(key) == long_lived
+    first.disconnect()
+    second = Client(
+        "ws://fake",
+        "game",
+        schema=schema,
+        transport_factory=server.transport_factory,
+        credentials=store,
+        credentials_key=key,
+    )
+    second.connect()
+    assert server.tokens[1] == long_lived  # sent as the Bearer token
+    # The server echoes a short-lived websocket token: it must not replace the stored one.
+    short = _jwt({"sub": "player", "iat": 1_700_000_000, "exp": 1_700_000_060})
+    server.send(server.identity_token(short))
+    second.tick()
+    assert store.load(key) == long_lived
+    assert second.identity == server.identity
+    other_slot = credentials_key("http://127.0.0.1:3000", "game", client=3)
+    assert store.load(other_slot) is None  # another local instance keeps its own identity
