@@ -337,7 +337,7 @@ def _split_forces(ctx: ReducerContext, directions: dict[int, DbVector2]) -> None
                 diff = ei.position - ej.position
                 distance = diff.magnitude()
                 radius_sum = mass_to_radius(ei.mass) + mass_to_radius(ej.mass)
-                since = (ctx.timestamp - max(ci.last_split_time, circles[j].last_split_time))
+                since = ctx.timestamp - max(ci.last_split_time, circles[j].last_split_time)
                 if since.to_seconds() < SPLIT_GRAV_PULL_BEFORE_RECOMBINE_SEC:
                     if distance < radius_sum * ALLOWED_SPLIT_CIRCLE_OVERLAP_PCT:
                         push = diff.normalized() * ((radius_sum - distance) * SELF_COLLISION_SPEED)
@@ -378,11 +378,14 @@ def move_all_players(ctx: ReducerContext, _timer: MoveAllPlayersTimer) -> None:
             if other.entity_id == me.entity_id or not is_overlapping(me, other):
                 continue
             if other.entity_id not in owner:
-                if ctx.db.food.entity_id.find(other.entity_id) is not None:
-                    schedule_consume_entity(ctx, other.entity_id, me.entity_id)
-            elif owner[other.entity_id] != circle.player_id:
-                if other.mass / me.mass < MINIMUM_SAFE_MASS_RATIO:
-                    schedule_consume_entity(ctx, other.entity_id, me.entity_id)
+                edible = ctx.db.food.entity_id.find(other.entity_id) is not None
+            else:
+                edible = (
+                    owner[other.entity_id] != circle.player_id
+                    and other.mass / me.mass < MINIMUM_SAFE_MASS_RATIO
+                )
+            if edible:
+                schedule_consume_entity(ctx, other.entity_id, me.entity_id)
 
 
 @module.reducer
@@ -396,8 +399,9 @@ def player_split(ctx: ReducerContext) -> None:
             continue
         if entity.mass >= MIN_MASS_TO_SPLIT * 2:
             half = entity.mass // 2
-            spawn_circle_at(ctx, circle.player_id, half,
-                            entity.position + circle.direction, ctx.timestamp)  # fmt: skip
+            spawn_circle_at(
+                ctx, circle.player_id, half, entity.position + circle.direction, ctx.timestamp
+            )
             entity.mass -= half
             circle.last_split_time = ctx.timestamp
             ctx.db.circle.entity_id.update(circle)
@@ -407,8 +411,9 @@ def player_split(ctx: ReducerContext) -> None:
                 break
     at = Timestamp(ctx.timestamp.micros_since_epoch + int(SPLIT_RECOMBINE_DELAY_SEC * 1e6))
     ctx.db.circle_recombine_timer.insert(
-        CircleRecombineTimer(scheduled_id=0, scheduled_at=ScheduleAt.time(at),
-                             player_id=player.player_id)  # fmt: skip
+        CircleRecombineTimer(
+            scheduled_id=0, scheduled_at=ScheduleAt.time(at), player_id=player.player_id
+        )
     )
 
 

@@ -24,11 +24,19 @@ from ..sats.values import (
 __all__ = ["JsonValueError", "untyped_json", "value_from_json"]
 
 _INT_RANGE = {
-    "I8": (-(1 << 7), 1 << 7), "U8": (0, 1 << 8), "I16": (-(1 << 15), 1 << 15),
-    "U16": (0, 1 << 16), "I32": (-(1 << 31), 1 << 31), "U32": (0, 1 << 32),
-    "I64": (-(1 << 63), 1 << 63), "U64": (0, 1 << 64), "I128": (-(1 << 127), 1 << 127),
-    "U128": (0, 1 << 128), "I256": (-(1 << 255), 1 << 255), "U256": (0, 1 << 256),
-}  # fmt: skip
+    "I8": (-(1 << 7), 1 << 7),
+    "U8": (0, 1 << 8),
+    "I16": (-(1 << 15), 1 << 15),
+    "U16": (0, 1 << 16),
+    "I32": (-(1 << 31), 1 << 31),
+    "U32": (0, 1 << 32),
+    "I64": (-(1 << 63), 1 << 63),
+    "U64": (0, 1 << 64),
+    "I128": (-(1 << 127), 1 << 127),
+    "U128": (0, 1 << 128),
+    "I256": (-(1 << 255), 1 << 255),
+    "U256": (0, 1 << 256),
+}
 
 
 class JsonValueError(ValueError):
@@ -119,7 +127,7 @@ def value_from_json(ty: t.AlgebraicType, obj: Any, path: str = "$") -> Any:
             if extra:
                 raise JsonValueError(f"{path}: unknown field(s) {sorted(extra)}")
             out = []
-            for i, e in enumerate(els):
+            for e in els:
                 if e.name not in obj:
                     raise JsonValueError(f"{path}: missing field {e.name!r}")
                 out.append(value_from_json(e.algebraic_type, obj[e.name], f"{path}.{e.name}"))

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def frame_record(record: Any) -> bytes:
     """The framed bytes of one record."""
-    payload = msgpack.packb(record, use_bin_type=True)
+    payload: bytes = msgpack.packb(record, use_bin_type=True)
     return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -108,8 +108,10 @@ class CommitLog:
         elif self.dropped_bytes:
             log.warning(
                 "commit log %s: dropped a torn/corrupt tail of %d bytes at offset %d",
-                self.path, self.dropped_bytes, valid_end,
-            )  # fmt: skip
+                self.path,
+                self.dropped_bytes,
+                valid_end,
+            )
             self._file.truncate(valid_end)
             self._sync()
         self._file.seek(0, os.SEEK_END)

@@ -346,7 +346,9 @@ class Database:
                 self._schedule_row(td, data, row, timestamp)
         return changes
 
-    def _schedule_row(self, td: TableDef, data: bytes, row: tuple[Any, ...], now: Timestamp) -> None:
+    def _schedule_row(
+        self, td: TableDef, data: bytes, row: tuple[Any, ...], now: Timestamp
+    ) -> None:
         assert td.scheduled_at_column is not None and td.scheduled_id_column is not None
         self.scheduler.put(
             (td.name, row[td.scheduled_id_column]), row[td.scheduled_at_column], data, now
@@ -514,6 +516,7 @@ class Database:
         self, label: str, timestamp: Timestamp, fn: Callable[[Any], Any]
     ) -> TxResult:
         """Run ``fn(db_view)`` as a transaction not tied to a reducer (SQL DML uses this)."""
-        rd = ReducerDef(label, -1, lambda ctx: fn(ctx.db), t.ProductType([]), t.ProductType([]),
-                        None)  # fmt: skip
+        rd = ReducerDef(
+            label, -1, lambda ctx: fn(ctx.db), t.ProductType([]), t.ProductType([]), None
+        )
         return self._run(rd, (), b"", self.owner, None, timestamp)

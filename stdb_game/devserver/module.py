@@ -20,6 +20,7 @@ annotations, checks every rule and produces the ``ModuleDef`` the engine runs.
 from __future__ import annotations
 
 import enum
+import inspect
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -211,7 +212,7 @@ def make_record(cls: type, localns: dict[str, Any] | None = None) -> type:
     """Turn an annotated class into a record class (idempotent)."""
     if record_info(cls) is not None:
         return cls
-    anns: dict[str, Any] = dict(cls.__dict__.get("__annotations__", {}))
+    anns: dict[str, Any] = dict(inspect.get_annotations(cls))
     fields = [f for f in anns if not f.startswith("_")]
     specs: dict[str, ColumnSpec] = {}
     defaults: dict[str, Any] = {}
@@ -244,6 +245,7 @@ class Module:
     # ---- tables ------------------------------------------------------------------------------
 
     @overload
+    @dataclass_transform(field_specifiers=(column,))
     def table(self, cls: type[T]) -> type[T]: ...
 
     @overload
@@ -256,7 +258,6 @@ class Module:
         indexes: Sequence[IndexSpec] = (),
     ) -> Callable[[type[T]], type[T]]: ...
 
-    @dataclass_transform(field_specifiers=(column,))
     def table(
         self,
         cls: type[T] | None = None,
@@ -289,12 +290,12 @@ class Module:
     # ---- types -------------------------------------------------------------------------------
 
     @overload
+    @dataclass_transform(field_specifiers=(column,))
     def type(self, cls: type[T]) -> type[T]: ...
 
     @overload
     def type(self, *, sum: bool = False) -> Callable[[type[T]], type[T]]: ...
 
-    @dataclass_transform(field_specifiers=(column,))
     def type(self, cls: type[T] | None = None, *, sum: bool = False) -> Any:
         """Declare a named type: a product (annotated class), an ``enum.Enum``, or a sum.
 
@@ -318,7 +319,7 @@ class Module:
             if out not in self.types:
                 self.types.append(out)
             self._built = None
-            return out  # type: ignore[return-value]
+            return out
 
         return wrap(cls) if cls is not None else wrap
 

@@ -121,9 +121,7 @@ class _Builder:
         for cls in self.pairs:  # declared types resolve by name even from other scopes
             local.setdefault(cls.__name__, cls)
         try:
-            return typing.get_type_hints(
-                obj, globalns=globalns, localns=local, include_extras=True
-            )
+            return typing.get_type_hints(obj, globalns=globalns, localns=local, include_extras=True)
         except Exception as exc:
             raise ModuleError(f"{where}: cannot resolve annotations: {exc}") from exc
 
@@ -229,9 +227,15 @@ class _Builder:
             singles: list[int] = []
             for pos, f in enumerate(info.fields):
                 spec = info.columns.get(f)
-                col = ColumnDef(pos, f, TypePair(pair.plain.elements[pos].algebraic_type,
-                                                 pair.obj.elements[pos].algebraic_type),
-                                bool(spec and spec.auto_inc))  # fmt: skip
+                col = ColumnDef(
+                    pos,
+                    f,
+                    TypePair(
+                        pair.plain.elements[pos].algebraic_type,
+                        pair.obj.elements[pos].algebraic_type,
+                    ),
+                    bool(spec and spec.auto_inc),
+                )
                 td.columns.append(col)
                 if spec is None:
                     continue
@@ -245,18 +249,30 @@ class _Builder:
                     singles.append(pos)
                 if spec.auto_inc:
                     kind = col.type.resolve().kind
-                    if kind not in ("I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64",
-                                    "I128", "U128"):  # fmt: skip
+                    if kind not in (
+                        "I8",
+                        "U8",
+                        "I16",
+                        "U16",
+                        "I32",
+                        "U32",
+                        "I64",
+                        "U64",
+                        "I128",
+                        "U128",
+                    ):
                         raise ModuleError(f"{decl.name}.{f}: auto_inc needs an integer column")
                     td.sequences.append(pos)
             for cols in uniques:
                 self._check_indexable(td, cols)
-                td.indexes.append(IndexDef(self._index_name(td, cols),
-                                           td.columns[cols[0]].name, cols, True))  # fmt: skip
+                td.indexes.append(
+                    IndexDef(self._index_name(td, cols), td.columns[cols[0]].name, cols, True)
+                )
             for pos in singles:
                 self._check_indexable(td, (pos,))
-                td.indexes.append(IndexDef(self._index_name(td, (pos,)),
-                                           td.columns[pos].name, (pos,), False))  # fmt: skip
+                td.indexes.append(
+                    IndexDef(self._index_name(td, (pos,)), td.columns[pos].name, (pos,), False)
+                )
             for spec_ix in decl.indexes:
                 try:
                     cols = tuple(td.column(c).pos for c in spec_ix.columns)
@@ -327,8 +343,9 @@ class _Builder:
             lifecycle = LIFECYCLES[decl.lifecycle] if decl.lifecycle else None
             if lifecycle and ep:
                 raise ModuleError(f"lifecycle reducer {decl.name} takes only ctx")
-            rd = ReducerDef(decl.name, rid, decl.fn, t.ProductType(ep), t.ProductType(eo),
-                            lifecycle)  # fmt: skip
+            rd = ReducerDef(
+                decl.name, rid, decl.fn, t.ProductType(ep), t.ProductType(eo), lifecycle
+            )
             self.out.reducers[rd.name] = rd
             if lifecycle:
                 self.out.lifecycle[lifecycle] = rd

@@ -56,7 +56,7 @@ class Scheduler:
     def _clean(self) -> None:
         heap = self._heap
         while heap:
-            deadline, order, key = heap[0]
+            _, order, key = heap[0]
             entry = self.entries.get(key)
             if entry is not None and entry[1] == order:
                 return

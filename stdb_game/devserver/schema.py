@@ -47,9 +47,13 @@ def _product_json(ty: t.ProductType, refs: dict[int, int]) -> dict[str, Any]:
     return type_json(ty, refs, top=True)["Product"]  # type: ignore[no-any-return]
 
 
+def _by_name(j: dict[str, Any]) -> str:
+    return str(j["name"]["some"])
+
+
 def _table_json(td: TableDef) -> dict[str, Any]:
     cols = td.columns
-    indexes = sorted(
+    indexes: list[dict[str, Any]] = sorted(
         (
             {
                 "name": {"some": ix.name},
@@ -58,9 +62,9 @@ def _table_json(td: TableDef) -> dict[str, Any]:
             }
             for ix in td.indexes
         ),
-        key=lambda j: j["name"]["some"],
+        key=_by_name,
     )
-    constraints = sorted(
+    constraints: list[dict[str, Any]] = sorted(
         (
             {
                 "name": {"some": f"{td.name}_{'_'.join(cols[c].name for c in ix.columns)}_key"},
@@ -69,9 +73,9 @@ def _table_json(td: TableDef) -> dict[str, Any]:
             for ix in td.indexes
             if ix.unique
         ),
-        key=lambda j: j["name"]["some"],
+        key=_by_name,
     )
-    sequences = sorted(
+    sequences: list[dict[str, Any]] = sorted(
         (
             {
                 "name": {"some": f"{td.name}_{cols[c].name}_seq"},
@@ -83,7 +87,7 @@ def _table_json(td: TableDef) -> dict[str, Any]:
             }
             for c in td.sequences
         ),
-        key=lambda j: j["name"]["some"],
+        key=_by_name,
     )
     schedule: dict[str, Any] = _NONE
     if td.scheduled_reducer is not None:

@@ -133,7 +133,9 @@ class JoinQuery(Query):
             table.setdefault(conv(r[col]), []).append(d)
         return lambda v: table.get(conv(v), [])
 
-    def _emit(self, left: list[tuple[bytes, Row]], right: list[tuple[bytes, Row]]) -> Counter[bytes]:
+    def _emit(
+        self, left: list[tuple[bytes, Row]], right: list[tuple[bytes, Row]]
+    ) -> Counter[bytes]:
         out: Counter[bytes] = Counter()
         pred = self._pred
         p = self._proj

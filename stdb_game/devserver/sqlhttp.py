@@ -63,7 +63,7 @@ def _matches(plan: Plan) -> list[tuple[tuple[bytes, Any], ...]]:
         return [((d, r),) for d, r in s0.rows.items() if pred is None or pred((r,))]
     a, b = plan.join
     s1 = plan.sources[1].store
-    out = []
+    out: list[tuple[tuple[bytes, Any], ...]] = []
     for d0, r0 in s0.rows.items():
         for d1 in s1.rows_where(b.pos, r0[a.pos]):
             r1 = s1.rows[d1]
@@ -97,9 +97,9 @@ def _select(db: Database, stmt: exp.Select, caller: Identity) -> SqlResult:
             return SqlResult(t.ProductType([(alias, t.U64)]), [(n,)])
     cols: list[tuple[str, int, int, t.AlgebraicType]] = []  # (name, side, pos, type)
     for e in exprs:
-        alias = None
+        label: str | None = None
         if isinstance(e, exp.Alias):
-            alias, e = e.alias, e.this
+            label, e = e.alias, e.this
         if isinstance(e, exp.Star):
             if len(plan.sources) > 1:
                 raise SqlError("SELECT * with a JOIN is ambiguous; select t.* or columns")
@@ -109,7 +109,7 @@ def _select(db: Database, stmt: exp.Select, caller: Identity) -> SqlResult:
             cols += [(c.name, side, c.pos, c.type) for c in plan.sources[side].store.table.columns]
         elif isinstance(e, exp.Column):
             ref = plan.column(e)
-            cols.append((alias or ref.name, ref.side, ref.pos, ref.type))
+            cols.append((label or ref.name, ref.side, ref.pos, ref.type))
         else:
             raise SqlError(f"unsupported in the select list: {e.sql(dialect='postgres')[:60]}")
     schema = t.ProductType([(name, ty) for name, _, _, ty in cols])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -49,11 +49,19 @@ _OPS: dict[type[exp.Expression], tuple[str, Callable[[Any, Any], bool]]] = {
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _BY_SYMBOL = {sym: fn for sym, fn in _OPS.values()}
 _INTS = {
-    "I8": (-(1 << 7), 1 << 7), "U8": (0, 1 << 8), "I16": (-(1 << 15), 1 << 15),
-    "U16": (0, 1 << 16), "I32": (-(1 << 31), 1 << 31), "U32": (0, 1 << 32),
-    "I64": (-(1 << 63), 1 << 63), "U64": (0, 1 << 64), "I128": (-(1 << 127), 1 << 127),
-    "U128": (0, 1 << 128), "I256": (-(1 << 255), 1 << 255), "U256": (0, 1 << 256),
-}  # fmt: skip
+    "I8": (-(1 << 7), 1 << 7),
+    "U8": (0, 1 << 8),
+    "I16": (-(1 << 15), 1 << 15),
+    "U16": (0, 1 << 16),
+    "I32": (-(1 << 31), 1 << 31),
+    "U32": (0, 1 << 32),
+    "I64": (-(1 << 63), 1 << 63),
+    "U64": (0, 1 << 64),
+    "I128": (-(1 << 127), 1 << 127),
+    "U128": (0, 1 << 128),
+    "I256": (-(1 << 255), 1 << 255),
+    "U256": (0, 1 << 256),
+}
 
 
 def _sql_snippet(node: exp.Expression) -> str:
@@ -78,7 +86,7 @@ def parse_one(sql: str) -> exp.Expression:
         raise SqlError("empty query")
     if len(stmts) > 1:
         raise SqlError("only one statement per query is supported")
-    return stmts[0]
+    return cast(exp.Expression, stmts[0])
 
 
 # ---- types and literals ----------------------------------------------------------------------
@@ -287,9 +295,7 @@ def _table(db: Database, node: exp.Expression, caller: Identity) -> tuple[str, s
     return name, alias
 
 
-def plan_from(
-    db: Database, select: exp.Select, caller: Identity, *, max_joins: int = 1
-) -> Plan:
+def plan_from(db: Database, select: exp.Select, caller: Identity, *, max_joins: int = 1) -> Plan:
     """Resolve FROM/JOIN and compile WHERE of ``select``."""
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:

@@ -22,9 +22,12 @@ def _open(path: Path) -> Database:
 
 def _send(db: Database, text: str, n: int) -> None:
     res = db.call_reducer_json(
-        "send_message", [text], sender=ALICE, connection_id=ConnectionId(1),
+        "send_message",
+        [text],
+        sender=ALICE,
+        connection_id=ConnectionId(1),
         timestamp=Timestamp(T0.micros_since_epoch + n),
-    )  # fmt: skip
+    )
     assert res.committed
 
 
@@ -52,8 +55,7 @@ def test_restart_replays_everything(tmp_path: Path) -> None:
 def test_failed_calls_are_not_logged(tmp_path: Path) -> None:
     db = _open(tmp_path)
     size = (tmp_path / LOG_FILE).stat().st_size
-    res = db.call_reducer_json("send_message", [""], sender=ALICE, connection_id=None,
-                               timestamp=T0)  # fmt: skip
+    res = db.call_reducer_json("send_message", [""], sender=ALICE, connection_id=None, timestamp=T0)
     assert not res.committed
     assert (tmp_path / LOG_FILE).stat().st_size == size
 

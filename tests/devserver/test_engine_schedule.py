@@ -51,8 +51,9 @@ def init(ctx: ReducerContext) -> None:
 
 @sched.reducer
 def tick(ctx: ReducerContext, timer: TickTimer) -> None:
-    ctx.db.event.insert(Event(what=f"tick{timer.scheduled_id}", at=ctx.timestamp,
-                              caller=ctx.sender))  # fmt: skip
+    ctx.db.event.insert(
+        Event(what=f"tick{timer.scheduled_id}", at=ctx.timestamp, caller=ctx.sender)
+    )
 
 
 @sched.reducer
@@ -61,8 +62,9 @@ def once(ctx: ReducerContext, timer: OnceTimer) -> None:
         raise ReducerError("failing on purpose")
     ctx.db.event.insert(Event(what=timer.label, at=ctx.timestamp, caller=ctx.sender))
     if timer.label == "chain":
-        ctx.db.once_timer.insert(OnceTimer(scheduled_at=ScheduleAt.time(ctx.timestamp),
-                                           label="chained"))  # fmt: skip
+        ctx.db.once_timer.insert(
+            OnceTimer(scheduled_at=ScheduleAt.time(ctx.timestamp), label="chained")
+        )
 
 
 @sched.reducer
@@ -82,8 +84,9 @@ def at(seconds: float) -> Timestamp:
 
 
 def _json(db: Database, name: str, args: list[object], when: Timestamp):
-    return db.call_reducer_json(name, args, sender=ALICE, connection_id=ConnectionId(1),
-                                timestamp=when)  # fmt: skip
+    return db.call_reducer_json(
+        name, args, sender=ALICE, connection_id=ConnectionId(1), timestamp=when
+    )
 
 
 def test_interval_rows_repeat() -> None:

@@ -313,9 +313,7 @@ def test_call_errors_before_running() -> None:
 
 def test_json_arguments() -> None:
     db = _open()
-    res = db.call_reducer_json(
-        "add", ["sword", 1], sender=ALICE, connection_id=None, timestamp=T0
-    )
+    res = db.call_reducer_json("add", ["sword", 1], sender=ALICE, connection_id=None, timestamp=T0)
     assert res.committed and res.args == _args(db, "add", "sword", 1)
     assert res.caller_connection_id == ConnectionId(0)
     res = db.call_reducer_json(
@@ -323,8 +321,11 @@ def test_json_arguments() -> None:
     )
     assert res.committed
     res = db.call_reducer_json(
-        "paint", [1, {"GREEN": []}, {"some": {"rect": {"x": 1, "y": 2}}}],
-        sender=ALICE, connection_id=None, timestamp=T0,
+        "paint",
+        [1, {"GREEN": []}, {"some": {"rect": {"x": 1, "y": 2}}}],
+        sender=ALICE,
+        connection_id=None,
+        timestamp=T0,
     )
     assert res.committed, res.error
     (first,) = [r for r in db.rows("item") if r.id == 1]

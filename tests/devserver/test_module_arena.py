@@ -28,8 +28,9 @@ def at(micros: int) -> Timestamp:
 
 
 def json_call(db: Database, who: Identity, name: str, args: list[Any], when: int = 0):
-    return db.call_reducer_json(name, args, sender=who, connection_id=ConnectionId(1),
-                                timestamp=at(when))  # fmt: skip
+    return db.call_reducer_json(
+        name, args, sender=who, connection_id=ConnectionId(1), timestamp=at(when)
+    )
 
 
 def test_schema_matches_blackholio_md(arena: Any) -> None:
@@ -37,10 +38,20 @@ def test_schema_matches_blackholio_md(arena: Any) -> None:
     schema = db.schema_json()
     tables = {t["name"]: t for t in schema["tables"]}
     assert set(tables) == {
-        "config", "entity", "logged_out_entity", "circle", "logged_out_circle", "player",
-        "logged_out_player", "food", "move_all_players_timer", "spawn_food_timer",
-        "circle_decay_timer", "circle_recombine_timer", "consume_entity_timer",
-    }  # fmt: skip
+        "config",
+        "entity",
+        "logged_out_entity",
+        "circle",
+        "logged_out_circle",
+        "player",
+        "logged_out_player",
+        "food",
+        "move_all_players_timer",
+        "spawn_food_timer",
+        "circle_decay_timer",
+        "circle_recombine_timer",
+        "consume_entity_timer",
+    }
     public = {n for n, t in tables.items() if t["table_access"] == {"Public": []}}
     assert public == {"config", "entity", "circle", "player", "food"}
     assert tables["entity"]["product_type_ref"] == tables["logged_out_entity"]["product_type_ref"]
@@ -52,10 +63,20 @@ def test_schema_matches_blackholio_md(arena: Any) -> None:
     names = [r["name"] for r in schema["reducers"]]
     assert names == sorted(names)
     assert set(names) == {
-        "circle_decay", "circle_recombine", "connect", "consume_entity", "disconnect",
-        "enter_game", "init", "move_all_players", "player_split", "respawn", "spawn_food",
-        "suicide", "update_player_input",
-    }  # fmt: skip
+        "circle_decay",
+        "circle_recombine",
+        "connect",
+        "consume_entity",
+        "disconnect",
+        "enter_game",
+        "init",
+        "move_all_players",
+        "player_split",
+        "respawn",
+        "spawn_food",
+        "suicide",
+        "update_player_input",
+    }
     sizes = {n: db.tables[n].row_type.static_size for n in db.tables}
     assert sizes["config"] == 12 and sizes["entity"] == 16 and sizes["circle"] == 28
     assert sizes["food"] == 4 and sizes["move_all_players_timer"] == 17
@@ -77,9 +98,11 @@ def test_connect_enter_and_food_spawns(arena: Any) -> None:
     assert len(db.rows("circle")) == 1 and db.rows("entity")[0].mass == 15
     db.run_due(at(500_000))
     assert db.row_count("food") == 600
-    assert all(2 <= db.stores["entity"].codec.decode(d).mass < 4
-               for d in db.stores["entity"].rows
-               if db.stores["entity"].codec.decode(d).entity_id != 1)  # fmt: skip
+    assert all(
+        2 <= db.stores["entity"].codec.decode(d).mass < 4
+        for d in db.stores["entity"].rows
+        if db.stores["entity"].codec.decode(d).entity_id != 1
+    )
 
 
 def _place(db: Database, entity_id: int, x: float, y: float, mass: int | None = None) -> None:
@@ -137,8 +160,9 @@ def test_split_and_recombine(arena: Any) -> None:
     me = _circle_entity(db, 1)
     _place(db, me.entity_id, 500, 500, mass=80)
     assert json_call(db, P1, "player_split", [], when=TICK // 2).committed
-    masses = sorted(e.mass for e in db.rows("entity") if e.entity_id in
-                    {c.entity_id for c in db.rows("circle")})  # fmt: skip
+    masses = sorted(
+        e.mass for e in db.rows("entity") if e.entity_id in {c.entity_id for c in db.rows("circle")}
+    )
     assert masses == [40, 40]
     assert len(db.rows("circle_recombine_timer")) == 1
     for i in range(1, 7 * 20 + 1):  # 7 s of ticks: recombine fires at 5 s

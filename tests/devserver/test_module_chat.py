@@ -28,9 +28,12 @@ def call(db: Database, name: str, arg: str, sender: Identity = ALICE):
 def test_reducer_ids_and_args_match_the_real_schema(db: Database) -> None:
     assert db.reducers["send_message"].reducer_id == 3
     res = db.call_reducer(
-        "set_name", bytes.fromhex("03000000626f62"), sender=ALICE, connection_id=CONN,
+        "set_name",
+        bytes.fromhex("03000000626f62"),
+        sender=ALICE,
+        connection_id=CONN,
         timestamp=T0,
-    )  # fmt: skip
+    )
     assert not res.committed and res.error == "Cannot set name for unknown user"
 
 
@@ -78,8 +81,13 @@ def test_reducer_calls_per_second(db: Database) -> None:
     n = 2000
     start = time.perf_counter()
     for i in range(n):
-        db.call_reducer("send_message", args, sender=ALICE, connection_id=CONN,
-                        timestamp=Timestamp(T0.micros_since_epoch + i))  # fmt: skip
+        db.call_reducer(
+            "send_message",
+            args,
+            sender=ALICE,
+            connection_id=CONN,
+            timestamp=Timestamp(T0.micros_since_epoch + i),
+        )
     rate = n / (time.perf_counter() - start)
     print(f"\nchat send_message: {rate:,.0f} reducer calls/s in-process")
     assert db.row_count("message") == n

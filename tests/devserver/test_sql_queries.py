@@ -139,11 +139,16 @@ def ids(db: Database, sql: str, caller: Identity = ALICE) -> list[int]:
         # semijoins, either side projected, aliases optional
         ("SELECT pet.* FROM pet JOIN person ON pet.person_id = person.id", [1, 2, 3]),
         ("SELECT p.* FROM pet p JOIN person o ON p.person_id = o.id WHERE o.age = 30", [1, 2]),
-        ("SELECT o.* FROM pet p JOIN person o ON p.person_id = o.id WHERE p.species = 'cat'",
-         [1, 2]),
+        (
+            "SELECT o.* FROM pet p JOIN person o ON p.person_id = o.id WHERE p.species = 'cat'",
+            [1, 2],
+        ),
         ("SELECT o.* FROM pet p JOIN person o ON o.id = p.person_id", [1, 1, 2]),
-        ("SELECT p.* FROM pet p INNER JOIN person o ON p.person_id = o.id "
-         "WHERE o.owner = :sender AND p.weight > 4", [2]),
+        (
+            "SELECT p.* FROM pet p INNER JOIN person o ON p.person_id = o.id "
+            "WHERE o.owner = :sender AND p.weight > 4",
+            [2],
+        ),
         ("SELECT p.* FROM pet p JOIN person o ON p.person_id = o.id WHERE p.id > o.id", [2, 3]),
     ],
 )
@@ -178,15 +183,19 @@ def test_supported_forms(db: Database, sql: str, expected: list[int]) -> None:
         ("SELECT * FROM person WHERE name = :who", ":sender"),
         ("SELECT * FROM person WHERE name = :sender", "Identity"),
         ("SELECT * FROM person WHERE age = name", "cannot compare"),
-        ("SELECT p.* FROM pet p JOIN person o ON p.person_id = o.id WHERE p.weight < o.age",
-         "cannot compare"),
+        (
+            "SELECT p.* FROM pet p JOIN person o ON p.person_id = o.id WHERE p.weight < o.age",
+            "cannot compare",
+        ),
         ("SELECT * FROM person p JOIN pet q ON p.id = q.person_id", "ambiguous"),
         ("SELECT p.* FROM person p LEFT JOIN pet q ON p.id = q.person_id", "INNER"),
         ("SELECT p.* FROM person p, pet q", "ON"),
         ("SELECT p.* FROM person p JOIN pet q ON p.id = 1", "two columns"),
         ("SELECT p.* FROM person p JOIN pet q ON p.name = q.weight", "cannot join"),
-        ("SELECT p.* FROM person p JOIN pet q ON p.id = q.person_id "
-         "JOIN pet r ON r.id = p.id", "at most 1"),
+        (
+            "SELECT p.* FROM person p JOIN pet q ON p.id = q.person_id JOIN pet r ON r.id = p.id",
+            "at most 1",
+        ),
         ("SELECT x.* FROM person p", "unknown table"),
         ("SELECT * FROM person WHERE id = 1 UNION SELECT * FROM person", "only SELECT"),
         ("INSERT INTO person VALUES (1)", "only SELECT"),
@@ -247,14 +256,21 @@ def test_http_sql_select_forms(db: Database) -> None:
     assert sorted(res.rows) == [("alice", 30), ("o'hara", 40)]
     assert db.sql("SELECT COUNT(*) AS n FROM pet", ALICE).rows == [(3,)]
     assert len(db.sql("SELECT * FROM person LIMIT 2", ALICE).rows) == 2
-    res = db.sql("SELECT q.species, p.name FROM pet q JOIN person p ON q.person_id = p.id "
-                 "WHERE q.weight > 4", ALICE)  # fmt: skip
+    res = db.sql(
+        "SELECT q.species, p.name FROM pet q JOIN person p ON q.person_id = p.id "
+        "WHERE q.weight > 4",
+        ALICE,
+    )
     assert sorted(res.rows) == [("cat", "bob"), ("dog", "alice")]
     body = db.sql("SELECT owner, nick, blob FROM person WHERE id = 1", ALICE).to_json()
     assert body["rows"] == [[["0x" + ALICE.to_hex()], [1, []], "0102"]]
     assert body["stats"] == {"rows_inserted": 0, "rows_deleted": 0, "rows_updated": 0}
-    for bad in ["SET x = 1", "SHOW x", "SELECT SUM(age) FROM person", "SELECT * FROM person "
-                "ORDER BY age"]:  # fmt: skip
+    for bad in [
+        "SET x = 1",
+        "SHOW x",
+        "SELECT SUM(age) FROM person",
+        "SELECT * FROM person ORDER BY age",
+    ]:
         with pytest.raises(SqlError):
             db.sql(bad, ALICE)
 
@@ -264,8 +280,11 @@ def test_http_sql_dml_is_owner_only_and_transactional() -> None:
     with pytest.raises(SqlError) as err:
         db.sql("DELETE FROM pet", ALICE)
     assert err.value.unauthorized
-    res = db.sql("INSERT INTO pet (id, person_id, species, weight) VALUES (9, 3, 'owl', 1), "
-                 "(10, 3, 'owl', 2)", db.owner)  # fmt: skip
+    res = db.sql(
+        "INSERT INTO pet (id, person_id, species, weight) VALUES (9, 3, 'owl', 1), "
+        "(10, 3, 'owl', 2)",
+        db.owner,
+    )
     assert res.rows_inserted == 2 and res.tx is not None
     assert len(res.tx.changes["pet"].inserts) == 2
     res = db.sql("UPDATE pet SET species = 'eagle' WHERE weight = 2", db.owner)
@@ -324,8 +343,9 @@ def _apply(view: Any, ops: list[tuple[Any, ...]]) -> None:
             if kind == "delete" and existing is not None:
                 view.person.delete(existing)
             elif kind == "insert" and existing is None:
-                view.person.insert(Person(pid, ALICE, f"p{pid}", age, 0.0, active, T0,
-                                          ConnectionId(0), b""))  # fmt: skip
+                view.person.insert(
+                    Person(pid, ALICE, f"p{pid}", age, 0.0, active, T0, ConnectionId(0), b"")
+                )
             elif kind == "update" and existing is not None:
                 existing.active = active
                 existing.age = age
