@@ -37,6 +37,7 @@ from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
 from .session import Session, SubscriptionRecord, SubscriptionState
 from .transport import CloseInfo, CloseKind, Transport, WebSocketTransport, build_subscribe_url
+from .transport.handshake import PendingWebSocket, resolve
 
 __all__ = [
     "CallbackHandle",
@@ -64,7 +65,8 @@ class Recorder(Protocol):
     def inbound(self, frame: bytes, now: float) -> None: ...
     def outbound(self, frame: bytes, now: float) -> None: ...
     def tick(self, index: int, now: float) -> None: ...
-    def disconnect(self, reason: str, now: float) -> None: ...
+    def tick_end(self, index: int, applied: int, now: float) -> None: ...
+    def disconnect(self, reason: str, now: float, close: CloseInfo | None = None) -> None: ...
     def close(self) -> None: ...
 
 
@@ -432,6 +434,8 @@ class Client:
         self._prev_tick_gap = 0.0
         self._reconnect_attempt = 0
         self._next_reconnect_at: float | None = None
+        self._pending: PendingWebSocket | None = None
+        self._addresses: list[Any] | None = None
         self._subs: dict[int, SubscriptionHandle] = {}
         self._one_off_callbacks: dict[bytes, Callable[[OneOffQueryResult], None]] = {}
         self._on_connect: list[Callable[[Identity, str, ConnectionId], None]] = []
@@ -557,17 +561,27 @@ class Client:
             raise
         return self
 
-    def _open_transport(self, timeout: float) -> None:
-        url = build_subscribe_url(
+    def _url(self) -> str:
+        return build_subscribe_url(
             self.uri,
             self.database,
             compression=self.compression,  # type: ignore[arg-type]
             light=self.light,
         )
+
+    def _open_transport(self, timeout: float) -> None:
+        url = self._url()
         if self._transport_factory is not None:
             transport = self._transport_factory(url, self._token)
         else:
             transport = WebSocketTransport.connect(url, token=self._token, timeout=timeout)
+            try:
+                self._addresses = resolve(url)  # reconnects then never wait on DNS
+            except ConnectError:
+                self._addresses = None
+        self._transport_opened(transport, url)
+
+    def _transport_opened(self, transport: Transport, url: str) -> None:
         self.transport = transport
         self.state = ClientState.CONNECTING
         if self._recorder is not None:
@@ -579,6 +593,15 @@ class Client:
                     "compression": self.compression,
                     "light": self.light,
                     "has_token": self._token is not None,
+                    # What a replay needs to rebuild this client (docs/recording.md).
+                    "schema": self._schema.raw if self._schema is not None else None,
+                    "settings": {
+                        "inbound_queue_limit": self.inbound_queue_limit,
+                        "budget_ms": self.budget_ms,
+                        "max_messages": self.max_messages,
+                        "stall_threshold": self.stall_threshold,
+                        "reconnect": self.reconnect_policy.enabled,
+                    },
                 }
             )
 
@@ -592,6 +615,9 @@ class Client:
             except OSError:
                 pass
         self.transport = None
+        if self._pending is not None:
+            self._pending.abort()
+            self._pending = None
         self.state = ClientState.CLOSED
         self._next_reconnect_at = None
         if was_open:
@@ -764,6 +790,8 @@ class Client:
         if ts.elapsed > st.max_tick_seconds:
             st.max_tick_seconds = ts.elapsed
         st._window.append((end, st.bytes_in, st.bytes_out, st.messages_applied))
+        if self._recorder is not None:
+            self._recorder.tick_end(self._tick_index, ts.messages_applied, end)
         return ts
 
     def _apply_queue(
@@ -959,7 +987,7 @@ class Client:
         reason = DisconnectReason(kind, info.code, info.reason, info.error, stalled, will)
         log.info("disconnected: %s", reason.describe())
         if self._recorder is not None:
-            self._recorder.disconnect(reason.describe(), self._clock())
+            self._recorder.disconnect(reason.describe(), self._clock(), info)
         if will:
             self.state = ClientState.RECONNECTING
             assert self.session is not None
@@ -974,21 +1002,38 @@ class Client:
         self._next_reconnect_at = self._clock() + delay
 
     def _maybe_reconnect(self, now: float) -> None:
+        """Advance a reconnect without blocking: start an attempt when due, step its handshake."""
         if self.state is not ClientState.RECONNECTING or self._next_reconnect_at is None:
             return
-        if now < self._next_reconnect_at:
-            return
         policy = self.reconnect_policy
-        self._reconnect_attempt += 1
         try:
-            self._open_transport(policy.connect_timeout)
+            if self._pending is None:
+                if now < self._next_reconnect_at:
+                    return
+                self._reconnect_attempt += 1
+                if self._transport_factory is not None:
+                    self._open_transport(policy.connect_timeout)
+                    return
+                self._pending = PendingWebSocket(
+                    self._url(),
+                    token=self._token,
+                    timeout=policy.connect_timeout,
+                    addresses=list(self._addresses) if self._addresses else None,
+                )
+            transport = self._pending.step()
+            if transport is None:
+                return
+            self._pending = None
+            self._transport_opened(transport, self._url())
         except AuthError as exc:
+            self._pending = None
             log.error("reconnect refused the token: %s", exc)
             self.state = ClientState.DISCONNECTED
             self._next_reconnect_at = None
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
             return
         except (ConnectError, OSError) as exc:
+            self._pending = None
             log.info("reconnect attempt %d failed: %s", self._reconnect_attempt, exc)
             if policy.max_attempts is not None and self._reconnect_attempt >= policy.max_attempts:
                 self.state = ClientState.DISCONNECTED

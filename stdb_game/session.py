@@ -252,8 +252,8 @@ class Session:
             self._take_query_id(), qs, kind, request_id=self._take_request_id(), sent_at=now
         )
         self.subscriptions[rec.query_id] = rec
-        if self._restore is not None:
-            self._restore.waiting.add(rec.query_id)
+        # During a restore the new frame goes out after the restored ones; its rows join the
+        # reconciliation if they arrive before the restore completes, so it is not awaited.
         return rec, self._subscribe_frame(rec)
 
     def subscribe_legacy(
@@ -486,6 +486,12 @@ class Session:
     def _commit(
         self, diff: MessageDiff, ctx: RowEventContext, before_commit: BeforeCommit | None
     ) -> list[SessionEvent]:
+        if diff.missing_deletes:
+            log.warning(
+                "%d deleted row(s) were not in the cache (%s): the cache and server disagree",
+                diff.missing_deletes,
+                ", ".join(d.table_name for d in diff if d.missing_deletes),
+            )
         if before_commit is not None:
             before_commit(diff, ctx)
         self.cache.commit(diff)

@@ -152,8 +152,13 @@ class WebSocketTransport(Transport):
         read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
         read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES,
         read_chunk_bytes: int = DEFAULT_READ_CHUNK_BYTES,
+        initial_bytes: bytes = b"",
     ) -> None:
-        """Wrap a socket whose WebSocket handshake is already done (``connect`` does that)."""
+        """Wrap a socket whose WebSocket handshake is already done (``connect`` does that).
+
+        ``initial_bytes`` are bytes read past the handshake response (frames the server
+        sent right after its 101), parsed before anything else.
+        """
         sock.setblocking(False)
         self._sock: socket.socket | None = sock
         self._tls = isinstance(sock, ssl.SSLSocket)
@@ -175,6 +180,13 @@ class WebSocketTransport(Transport):
         self._bytes_in = 0
         self._bytes_out = 0
         self._pongs: list[bytes] = []
+        if initial_bytes:
+            self._bytes_in += len(initial_bytes)
+            controls = self._decoder.feed(memoryview(initial_bytes))
+            if controls:
+                self._on_controls(controls)
+            if self._decoder.finished and self._decoder.error is not None:
+                self._fail_protocol()
 
     # ---- state -------------------------------------------------------------------------
 

@@ -142,6 +142,8 @@ class WsTestServer:
         self.protocol: str | None = None
         #: Accept TCP but never answer (for handshake timeouts).
         self.silent = False
+        #: Bytes written in the same send as the 101 response (a frame right behind it).
+        self.greeting = b""
         self.requests: list[UpgradeRequest] = []
         self.errors: list[BaseException] = []
         self._conns: queue.Queue[ServerConn] = queue.Queue()
@@ -234,5 +236,5 @@ class WsTestServer:
             + (f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else "")
             + f"spacetime-identity: {os.urandom(32).hex()}\r\n\r\n"
         )
-        sock.sendall(response.encode())
+        sock.sendall(response.encode() + self.greeting)
         self._conns.put(ServerConn(sock, request))
