@@ -184,9 +184,8 @@ class PendingWebSocket:
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return None
             self._state = "head"
-        if self._state == "head":
-            if not self._read_head(sock):
-                return None
+        if self._state == "head" and not self._read_head(sock):
+            return None
         if self._state == "body":
             if not self._read_body(sock):
                 return None
