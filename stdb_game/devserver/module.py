@@ -30,7 +30,7 @@ from ..sats.values import ConnectionId, Identity, ScheduleAt, SumValue, TimeDura
 from .coltypes import f32, f64, i8, i16, i32, i64, i128, i256, u8, u16, u32, u64, u128, u256
 from .context import ReducerContext
 from .errors import ModuleError, ReducerError
-from .rowclass import MISSING, make_record_class
+from .rowclass import MISSING, make_record_class, record_methods
 
 try:  # lets type checkers see row classes as dataclass-like constructors
     from typing_extensions import dataclass_transform
@@ -132,7 +132,25 @@ def index(*columns: str, name: str | None = None) -> IndexSpec:
 
 
 class SpacetimeType:
-    """Base class for product types usable in columns without an explicit ``@module.type``."""
+    """Base class for product types usable in columns without an explicit ``@module.type``.
+
+    Subclasses become record classes in place (keyword/positional constructor, equality).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields, specs, defaults = _declared_fields(cls)
+        for name, value in record_methods(cls, fields, defaults).items():
+            if name in ("__eq__", "__repr__", "_replace") and name in cls.__dict__:
+                continue
+            setattr(cls, name, value)
+        for f in fields:
+            if f in cls.__dict__:
+                delattr(cls, f)
+        info = RecordInfo(cls, fields, specs)
+        info.defaults = defaults
+        info.localns = caller_locals(1)
+        cls.__stdb_record__ = info  # type: ignore[attr-defined]
 
 
 class RecordInfo:
@@ -197,6 +215,22 @@ def record_info(cls: type) -> RecordInfo | None:
     return info if isinstance(info, RecordInfo) else None
 
 
+def _declared_fields(cls: type) -> tuple[list[str], dict[str, ColumnSpec], dict[str, Any]]:
+    """Fields (annotated, not underscored), their column() specs and defaults."""
+    anns: dict[str, Any] = dict(inspect.get_annotations(cls))
+    fields = [f for f in anns if not f.startswith("_")]
+    specs: dict[str, ColumnSpec] = {}
+    defaults: dict[str, Any] = {}
+    for f in fields:
+        value = cls.__dict__.get(f, MISSING)
+        if isinstance(value, ColumnSpec):
+            specs[f] = value
+            value = value.default
+        if value is not MISSING:
+            defaults[f] = value
+    return fields, specs, defaults
+
+
 def caller_locals(depth: int) -> dict[str, Any]:
     """The local names of a declaring function (empty at module level, where globals serve)."""
     try:
@@ -212,17 +246,7 @@ def make_record(cls: type, localns: dict[str, Any] | None = None) -> type:
     """Turn an annotated class into a record class (idempotent)."""
     if record_info(cls) is not None:
         return cls
-    anns: dict[str, Any] = dict(inspect.get_annotations(cls))
-    fields = [f for f in anns if not f.startswith("_")]
-    specs: dict[str, ColumnSpec] = {}
-    defaults: dict[str, Any] = {}
-    for f in fields:
-        value = cls.__dict__.get(f, MISSING)
-        if isinstance(value, ColumnSpec):
-            specs[f] = value
-            value = value.default
-        if value is not MISSING:
-            defaults[f] = value
+    fields, specs, defaults = _declared_fields(cls)
     new = make_record_class(cls, fields, defaults)
     info = RecordInfo(cls, fields, specs)
     info.defaults = defaults

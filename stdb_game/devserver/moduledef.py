@@ -13,7 +13,7 @@ from ..sats import types as t
 from ..sats.values import SumValue
 from .coltypes import TypePair, convert_annotation
 from .errors import ModuleError
-from .module import LIFECYCLES, Module, SpacetimeType, make_record, record_info
+from .module import LIFECYCLES, Module, record_info
 
 __all__ = ["ColumnDef", "IndexDef", "ModuleDef", "ReducerDef", "TableDef", "build_module"]
 
@@ -134,8 +134,6 @@ class _Builder:
             return self._enum(cls)
         if getattr(cls, "__stdb_sum__", False) and cls in self.module.types:
             return self._sum(cls, where)
-        if record_info(cls) is None and issubclass(cls, SpacetimeType):
-            cls = make_record(cls)
         if record_info(cls) is not None:
             return self._product(cls)
         return None

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["MISSING", "make_record_class"]
+__all__ = ["MISSING", "make_record_class", "record_methods"]
 
 
 class _Missing:
@@ -34,15 +34,29 @@ def _factory(value: Any) -> Callable[[], Any]:
 
 def make_record_class(cls: type, fields: Sequence[str], defaults: dict[str, Any]) -> type:
     """A new class named like ``cls`` with its methods, whose instances hold ``fields``."""
-    for f in fields:
-        if not f.isidentifier() or f.startswith("__"):
-            raise ValueError(f"{cls.__name__}: {f!r} cannot be a column name")
     ns: dict[str, Any] = {
         k: v
         for k, v in cls.__dict__.items()
         if k not in ("__dict__", "__weakref__") and k not in fields
     }
     ns["__slots__"] = tuple(fields)
+    for k, v in record_methods(cls, fields, defaults).items():
+        if k in ("__eq__", "__repr__", "_replace"):
+            ns.setdefault(k, v)
+        else:
+            ns[k] = v
+    new = type(cls.__name__, cls.__bases__, ns)
+    new.__qualname__ = cls.__qualname__
+    new.__module__ = cls.__module__
+    return new
+
+
+def record_methods(cls: type, fields: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``__init__`` (positional in field order, defaults), ``__eq__``, ``__repr__``, ``_replace``."""
+    for f in fields:
+        if not f.isidentifier() or f.startswith("__"):
+            raise ValueError(f"{cls.__name__}: {f!r} cannot be a column name")
+    ns: dict[str, Any] = {}
     ns["_fields"] = tuple(fields)
     ns["__match_args__"] = tuple(fields)
     env: dict[str, Any] = {"_M": MISSING}
@@ -87,11 +101,8 @@ def make_record_class(cls: type, fields: Sequence[str], defaults: dict[str, Any]
         values.update(changes)
         return type(self)(**values)
 
-    ns.setdefault("__eq__", __eq__)
-    ns.setdefault("__repr__", __repr__)
+    ns["__eq__"] = __eq__
+    ns["__repr__"] = __repr__
     ns["__hash__"] = None
-    ns.setdefault("_replace", _replace)
-    new = type(cls.__name__, cls.__bases__, ns)
-    new.__qualname__ = cls.__qualname__
-    new.__module__ = cls.__module__
-    return new
+    ns["_replace"] = _replace
+    return ns
