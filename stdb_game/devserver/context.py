@@ -23,7 +23,7 @@ class ReducerContext:
         timestamp: Timestamp,
         db: Any,
         identity: Identity,
-        seed: int,
+        seed: int | tuple[int, ...],
     ) -> None:
         self.sender = sender
         self.connection_id = connection_id
@@ -37,5 +37,8 @@ class ReducerContext:
     def rng(self) -> random.Random:
         """A ``random.Random`` seeded from the module seed and the timestamp (replayable)."""
         if self._rng is None:
-            self._rng = random.Random(self._seed)
+            seed = self._seed
+            if isinstance(seed, tuple):
+                seed = hash(seed) & ((1 << 63) - 1)
+            self._rng = random.Random(seed)
         return self._rng

@@ -250,8 +250,9 @@ class Database:
             raise RuntimeError("tables can only be used inside a reducer (no transaction open)")
         return tx
 
-    def _rng_seed(self, timestamp: Timestamp) -> int:
-        return hash((self.seed, timestamp.micros_since_epoch, self.tx_offset)) & ((1 << 63) - 1)
+    def _rng_seed(self, timestamp: Timestamp) -> tuple[int, int, int]:
+        """What ``ctx.rng`` is seeded from (hashed only if the reducer uses it)."""
+        return (self.seed, timestamp.micros_since_epoch, self.tx_offset)
 
     def _run(
         self,
