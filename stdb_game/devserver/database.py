@@ -105,6 +105,7 @@ class Database:
         self.scheduler = Scheduler()
         self.tx_offset = 0
         self._log: CommitLog | None = None
+        self._creating = False
         self.init_result: TxResult | None = None
         self.tables: dict[str, TableInfo] = {
             n: TableInfo(
@@ -153,12 +154,13 @@ class Database:
         path = Path(data_dir) / LOG_FILE
         clog = CommitLog(path, fsync=fsync)
         if clog.records:
+            db._log = clog
             try:
                 db._replay(clog.records, now)
             except Exception:
+                db._log = None
                 clog.close()
                 raise
-            db._log = clog
             return db
         clog.append(db._header(now))
         db._log = clog
@@ -183,10 +185,15 @@ class Database:
         }
 
     def _create(self, now: Timestamp) -> None:
+        """Run ``init``; its log record is marked so a crash before it commits reruns it."""
         rd = self.definition.lifecycle.get("Init")
         if rd is None:
             return
-        res = self._run(rd, (), b"", self.owner, None, now)
+        self._creating = True
+        try:
+            res = self._run(rd, (), b"", self.owner, None, now)
+        finally:
+            self._creating = False
         if not res.committed:
             raise ModuleError(f"init reducer failed: {res.error}")
         self.init_result = res
@@ -202,6 +209,11 @@ class Database:
             )
         self.identity = Identity.from_hex(head["identity"])
         self.owner = Identity.from_hex(head["owner"])
+        has_init = "Init" in self.definition.lifecycle
+        if has_init and not any(rec.get("init") for rec in records[1:]):
+            # created, but init never committed (crash in between): run it now
+            self._create(now)
+            return
         for rec in records[1:]:
             if rec.get("t") != "tx":
                 continue
@@ -323,17 +335,18 @@ class Database:
                 changes[store.name] = TableChange(
                     list(deleted), list(inserted), list(deleted.values()), list(inserted.values())
                 )
-        if self._log is not None and changes:
-            self._log.append(
-                {
-                    "t": "tx",
-                    "n": self.tx_offset + 1,
-                    "ts": timestamp.micros_since_epoch,
-                    "r": label,
-                    "c": [[n, ch.deletes, ch.inserts] for n, ch in changes.items()],
-                    "s": tx.touched_sequences(),
-                }
-            )
+        if self._log is not None and (changes or self._creating):
+            record: dict[str, Any] = {
+                "t": "tx",
+                "n": self.tx_offset + 1,
+                "ts": timestamp.micros_since_epoch,
+                "r": label,
+                "c": [[n, ch.deletes, ch.inserts] for n, ch in changes.items()],
+                "s": tx.touched_sequences(),
+            }
+            if self._creating:
+                record["init"] = True
+            self._log.append(record)
         self.tx_offset += 1
         for name, ch in changes.items():
             td = self.definition.tables[name]

@@ -197,3 +197,37 @@ def test_sequences_survive_restart(tmp_path: Path) -> None:
     db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
     run(db, "make")
     assert [t.id for t in db.rows("thing")] == [3]
+
+
+def test_crash_between_creation_and_init_reruns_init(tmp_path: Path) -> None:
+    from stdb_game.devserver.commitlog import frame_record
+    from stdb_game.devserver.module import Module, ReducerContext
+
+    m = Module("boots")
+
+    @m.table(name="boot")
+    class Boot:
+        n: int
+
+    @m.reducer(lifecycle="init")
+    def init(ctx: ReducerContext) -> None:
+        ctx.db.boot.insert(Boot(n=ctx.db.boot.count() + 1))
+
+    db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+    db.close()
+    records = CommitLog(tmp_path / LOG_FILE, fsync=False)
+    header = records.records[0]
+    records.close()
+    (tmp_path / LOG_FILE).write_bytes(MAGIC + frame_record(header))  # init record lost
+    db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+    db.close()
+    db = Database.open(m, data_dir=tmp_path, timestamp=T0, fsync=False)
+    assert [b.n for b in db.rows("boot")] == [1]
+
+
+def test_init_without_changes_is_still_marked(tmp_path: Path) -> None:
+    db = _open(tmp_path)  # the chat module's init changes nothing
+    db.close()
+    clog = CommitLog(tmp_path / LOG_FILE, fsync=False)
+    assert [r.get("init") for r in clog.records] == [None, True]
+    clog.close()
