@@ -144,6 +144,11 @@ def _clip_reason(text: str) -> bytes:
     return data[: _MAX_CLOSE_REASON - 3].decode("utf-8", "ignore").encode() + b"..."
 
 
+#: A query's delta is shared by every connection with this key: (query key, caller if the
+#: query depends on who asks, else None).
+_DeltaKey = tuple[str, Identity | None]
+
+
 class _Query:
     """One distinct query a connection holds, with how many of its query sets reference it."""
 
@@ -205,13 +210,18 @@ class Connection:
 
     def send(self, msg: ServerMessage) -> None:
         """Queue ``msg``; never blocks, never raises for a connection that went away."""
+        if not self.closed:
+            self.send_frame(encode_server_frame(msg, self.compression))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue an encoded frame (already compressed for this connection)."""
         if self.closed:
             return
         if self._queue.qsize() >= self.server.config.send_queue_limit:
             log.warning("%r: send queue full (client not reading); disconnecting", self)
             self.abort()
             return
-        self._queue.put_nowait(encode_server_frame(msg, self.compression))
+        self._queue.put_nowait(frame)
 
     async def _write_loop(self) -> None:
         ws = self.ws
@@ -280,6 +290,8 @@ class DevServer:
         self.host = config.host
         self.port = config.port
         self._stopping = False
+        self._pings: set[asyncio.Task[None]] = set()
+        self._fixed_sizes: dict[str, int | None] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -349,10 +361,12 @@ class DevServer:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for conn in list(self.connections.values()):
-            await conn.close(1001, "module exited")
+        await asyncio.gather(
+            *(conn.close(1001, "module exited") for conn in list(self.connections.values())),
+            return_exceptions=True,
+        )
         # Give the handlers a moment to run client_disconnected.
-        for _ in range(50):
+        for _ in range(100):
             if not self.connections:
                 break
             await asyncio.sleep(0.02)
@@ -567,6 +581,8 @@ class DevServer:
 
     async def h_subscribe(self, request: web.Request) -> web.StreamResponse:
         self._resolve_db(request)
+        if self._stopping:
+            raise web.HTTPServiceUnavailable(text="server is shutting down")
         offered = [
             p.strip()
             for h in request.headers.getall("Sec-WebSocket-Protocol", [])
@@ -1047,10 +1063,16 @@ class DevServer:
         request_id: int,
         flags: CallReducerFlags | int,
     ) -> None:
-        """Send each connection what this transaction changed in its queries (semantics.md §5)."""
-        deltas: dict[tuple[str, Identity | None], TableChange] = {}
+        """Send each connection what this transaction changed in its queries (semantics.md §5).
+
+        Each distinct query's delta is computed once per transaction, and connections whose
+        changed queries, mode and compression agree share one encoded frame (every
+        subscriber of ``SELECT * FROM message`` gets the same bytes).
+        """
         changes = tx.changes
         full_caller = caller is not None and tx.committed and flags == CallReducerFlags.FULL_UPDATE
+        deltas: dict[_DeltaKey, tuple[str, QueryUpdate] | None] = {}
+        frames: dict[tuple[tuple[_DeltaKey, ...], bool, Compression], bytes] = {}
         for conn in list(self.connections.values()):
             if conn.closed:
                 continue
@@ -1058,7 +1080,7 @@ class DevServer:
             if not conn.queries and not (is_caller and full_caller):
                 continue
             try:
-                tables = self._connection_delta(conn, changes, deltas)
+                signature = self._changed_queries(conn, changes, deltas)
             except SqlError as exc:
                 # A query failed on this transaction: drop all of this connection's
                 # subscriptions and tell it (protocol.md §6.1, last row).
@@ -1067,44 +1089,66 @@ class DevServer:
                 conn.legacy_keys = ()
                 conn.send(SubscriptionError(0, None, None, None, str(exc)))
                 continue
-            if is_caller and full_caller:
-                conn.send(
-                    self._transaction_update(tx, Committed(DatabaseUpdate(tables)), request_id)
-                )
-            elif tables:
-                if conn.light:
-                    conn.send(TransactionUpdateLight(request_id, DatabaseUpdate(tables)))
+            if not signature and not (is_caller and full_caller):
+                continue
+            # The caller's FullUpdate is the same message others get in normal mode.
+            light = conn.light and not (is_caller and full_caller)
+            frame_key = (signature, light, conn.compression)
+            frame = frames.get(frame_key)
+            if frame is None:
+                update = DatabaseUpdate(self._tables_of(signature, deltas))
+                msg: ServerMessage
+                if light:
+                    msg = TransactionUpdateLight(request_id, update)
                 else:
-                    status: UpdateStatus = Committed(DatabaseUpdate(tables))
-                    conn.send(self._transaction_update(tx, status, request_id))
+                    msg = self._transaction_update(tx, Committed(update), request_id)
+                frame = encode_server_frame(msg, conn.compression)
+                frames[frame_key] = frame
+            conn.send_frame(frame)
 
-    def _connection_delta(
+    def _changed_queries(
         self,
         conn: Connection,
         changes: dict[str, TableChange],
-        deltas: dict[tuple[str, Identity | None], TableChange],
-    ) -> tuple[TableUpdate, ...]:
-        """Per table, one QueryUpdate per query of ``conn`` whose result changed."""
+        deltas: dict[_DeltaKey, tuple[str, QueryUpdate] | None],
+    ) -> tuple[_DeltaKey, ...]:
+        """The (query, caller) keys of ``conn``'s queries whose result this transaction changed."""
         if not changes:
             return ()
-        per_table: dict[str, list[QueryUpdate]] = {}
+        changed: list[_DeltaKey] = []
         for held in conn.queries.values():
             if not _may_change(held.compiled, changes):
                 continue
             # Only ``:sender`` makes a query's result depend on who subscribed.
-            cache_key = (held.key, conn.identity if held.per_caller else None)
-            delta = deltas.get(cache_key)
-            if delta is None:
+            key = (held.key, conn.identity if held.per_caller else None)
+            if key not in deltas:
                 delta = held.compiled.delta(changes)
-                deltas[cache_key] = delta
-            if not delta:
-                continue
-            per_table.setdefault(held.table_name, []).append(
-                QueryUpdate(
-                    self._row_list(held.table_name, delta.deletes),
-                    self._row_list(held.table_name, delta.inserts),
+                deltas[key] = (
+                    (
+                        held.table_name,
+                        QueryUpdate(
+                            self._row_list(held.table_name, delta.deletes),
+                            self._row_list(held.table_name, delta.inserts),
+                        ),
+                    )
+                    if delta
+                    else None
                 )
-            )
+            if deltas[key] is not None:
+                changed.append(key)
+        return tuple(changed)
+
+    def _tables_of(
+        self,
+        signature: tuple[_DeltaKey, ...],
+        deltas: dict[_DeltaKey, tuple[str, QueryUpdate] | None],
+    ) -> tuple[TableUpdate, ...]:
+        """One TableUpdate per table, holding one QueryUpdate per changed query."""
+        per_table: dict[str, list[QueryUpdate]] = {}
+        for key in signature:
+            entry = deltas[key]
+            assert entry is not None
+            per_table.setdefault(entry[0], []).append(entry[1])
         return tuple(self._table_update(name, ups) for name, ups in per_table.items())
 
     # ---- background tasks -------------------------------------------------------------------
@@ -1125,10 +1169,16 @@ class DevServer:
                     )
                     conn.abort()
                     continue
-                try:
-                    await conn.ws.ping()
-                except Exception:
-                    conn.abort()
+                task = loop.create_task(self._ping(conn))
+                self._pings.add(task)
+                task.add_done_callback(self._pings.discard)
+
+    async def _ping(self, conn: Connection) -> None:
+        """One Ping, in its own task so a client with a full send buffer stalls nobody else."""
+        try:
+            await asyncio.wait_for(conn.ws.ping(), self._idle_timeout)
+        except Exception:
+            conn.abort()
 
     async def _scheduler_loop(self) -> None:
         """Run scheduled reducers when due and broadcast what they did."""
@@ -1138,7 +1188,13 @@ class DevServer:
             if deadline is not None:
                 wait = (deadline.micros_since_epoch - _now().micros_since_epoch) / 1_000_000
                 if wait <= 0:
-                    for tx in self.db.run_due(_now()):
+                    try:
+                        done = self.db.run_due(_now())
+                    except Exception:
+                        log.exception("scheduled reducers failed to run; retrying in 1 s")
+                        await asyncio.sleep(1.0)
+                        continue
+                    for tx in done:
                         if tx.changes:
                             self.broadcast(
                                 tx,
@@ -1146,7 +1202,7 @@ class DevServer:
                                 request_id=0,
                                 flags=CallReducerFlags.NO_SUCCESS_NOTIFY,
                             )
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # let clients' messages in between bursts
                     continue
             else:
                 wait = None

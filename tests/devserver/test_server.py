@@ -196,7 +196,7 @@ def fetch(
 def _post_without_content_type(url: str, body: bytes) -> tuple[int, bytes]:
     """urllib always adds a Content-Type to POST bodies; http.client does not."""
     parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
         conn.request("POST", parts.path, body=body)
         resp = conn.getresponse()
@@ -573,7 +573,8 @@ def test_disconnect_runs_client_disconnected(
     assert tu.reducer_call.reducer_name == "identity_disconnected"
     assert tu.caller_identity == leaving.identity
     assert tu.caller_connection_id == leaving.connection_id
-    deletes, inserts = rows_of(tu.status.database_update.tables, "user")  # type: ignore[union-attr]
+    assert isinstance(tu.status, Committed)
+    deletes, inserts = rows_of(tu.status.database_update.tables, "user")
     assert deletes == [user_row(leaving.identity, None, True)]
     assert inserts == [user_row(leaving.identity, None, False)]
 
@@ -612,6 +613,7 @@ def test_oversized_message_closes_1009(server: DevServerHandle, clients: list[Ra
     c = connect(server, clients)
     # Announce a binary frame one byte over 32 MiB; the server refuses it from the header.
     size = 32 * 1024 * 1024 + 1
+    assert c.ws.sock is not None
     c.ws.sock.sendall(b"\x82\xff" + size.to_bytes(8, "big") + b"\x00\x00\x00\x00" + b"\x02" * 1024)
     with pytest.raises(Closed) as info:
         c.recv()
@@ -760,13 +762,14 @@ def test_scheduled_reducer_updates_subscribers() -> None:
             assert isinstance(c.subscribe(["SELECT * FROM tick"], 1), SubscribeMultiApplied)
             c.call("start_ticking", (50).to_bytes(4, "little") + _string("beat"), request_id=1)
             assert isinstance(c.expect(TransactionUpdate).status, Committed)
-            ticks = []
+            ticks: list[bytes] = []
             while len(ticks) < 3:
                 tu = c.expect(TransactionUpdate)
                 assert tu.reducer_call.reducer_name == "on_tick"
                 assert tu.caller_identity.to_hex() == srv.database_identity
                 assert tu.caller_connection_id.is_zero()
-                ticks += rows_of(tu.status.database_update.tables, "tick")[1]  # type: ignore[union-attr]
+                assert isinstance(tu.status, Committed)
+                ticks += rows_of(tu.status.database_update.tables, "tick")[1]
             c.call("stop_ticking", b"", request_id=2)
             while True:
                 tu = c.expect(TransactionUpdate)
@@ -845,3 +848,27 @@ def test_port_in_use_fails_fast(server: DevServerHandle, tmp_path: Path) -> None
         start_dev_server(CHAT, port=server.port, timeout=20, log_file=tmp_path / "log.txt")
     with socket.create_connection(("127.0.0.1", server.port), timeout=5):
         pass
+
+
+def test_shutdown_closes_1001_and_disconnects_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with start_dev_server(CHAT, data_dir=data) as srv:
+        c = RawClient(srv.ws_url, srv.database)
+        srv.stop()
+        with pytest.raises(Closed) as info:
+            c.recv()
+        assert (info.value.code, info.value.reason) == (1001, "module exited")
+        assert srv.process.returncode == 0
+        token, identity = c.token, c.identity
+        c.close()
+    with start_dev_server(CHAT, data_dir=data) as srv:
+        # client_disconnected ran before the server went down: the user is offline.
+        status, body, _ = fetch(
+            "POST",
+            f"{srv.url}/v1/database/{srv.database}/sql",
+            f"SELECT * FROM user WHERE identity = 0x{identity.to_hex()}".encode(),
+        )
+        (result,) = json.loads(body)
+        assert status == 200 and [row[2] for row in result["rows"]] == [False]
+        again = RawClient(srv.ws_url, srv.database, token=token)
+        again.close()
