@@ -470,7 +470,7 @@ class DevServer:
         body = {
             "database_identity": {"__identity__": "0x" + self.db.identity.to_hex()},
             "owner_identity": {"__identity__": "0x" + owner.to_hex()},
-            "host_type": {"Python": []},
+            "host_type": {"Wasm": []},  # the variant clients know; modules here are Python
             "initial_program": self._program_hash(),
         }
         return web.json_response(body, headers=self._identity_headers(claims))

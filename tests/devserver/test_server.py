@@ -872,3 +872,51 @@ def test_shutdown_closes_1001_and_disconnects_cleanly(tmp_path: Path) -> None:
         assert status == 200 and [row[2] for row in result["rows"]] == [False]
         again = RawClient(srv.ws_url, srv.database, token=token)
         again.close()
+
+
+def test_client_connected_failure_drops_the_socket() -> None:
+    with start_dev_server(TICKER) as srv:
+        url = f"{srv.ws_url}/v1/database/{srv.database}/subscribe?compression=None"
+        ws = websocket.create_connection(
+            url + "&connection_id=dead" + "0" * 27 + "1", subprotocols=[SUBPROTOCOL], timeout=10
+        )
+        try:
+            # The upgrade succeeded, but no IdentityToken: the socket just ends.
+            with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
+                while True:
+                    opcode, _ = ws.recv_data(control_frame=True)
+                    assert opcode != websocket.ABNF.OPCODE_BINARY
+        finally:
+            ws.close()
+        ok = RawClient(srv.ws_url, srv.database)  # other connection ids are welcome
+        ok.close()
+
+
+def test_vanishing_clients_mid_burst(server: DevServerHandle, clients: list[RawClient]) -> None:
+    caller = connect(server, clients)
+    stayers = [connect(server, clients) for _ in range(3)]
+    leavers = [connect(server, clients) for _ in range(6)]
+    for c in stayers + leavers:
+        assert isinstance(c.subscribe(["SELECT * FROM message"], 1), SubscribeMultiApplied)
+    texts = [f"burst {caller.identity.to_hex()[:8]} {i}" for i in range(60)]
+    for i, text in enumerate(texts):
+        caller.call("send_message", _string(text), request_id=i + 1)
+        if i == 20:
+            for c in leavers[:3]:  # vanish without a close frame
+                assert c.ws.sock is not None
+                c.ws.sock.shutdown(socket.SHUT_RDWR)
+                c.ws.sock.close()
+        if i == 40:
+            for c in leavers[3:]:
+                c.close()
+    ids = [caller.expect(TransactionUpdate).reducer_call.request_id for _ in texts]
+    assert ids == list(range(1, 61))
+    for c in stayers:
+        got: list[bytes] = []
+        while len(got) < len(texts):
+            tu = c.expect(TransactionUpdate)
+            if tu.reducer_call.reducer_name != "send_message":
+                continue  # a leaver's identity_disconnected
+            assert isinstance(tu.status, Committed)
+            got += rows_of(tu.status.database_update.tables, "message")[1]
+        assert [g[40:] for g in got] == [_string(t) for t in texts]

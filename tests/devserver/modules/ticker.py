@@ -36,6 +36,13 @@ class TickSchedule:
     scheduled_id: u64 = column(primary_key=True, auto_inc=True)
 
 
+@module.reducer(lifecycle="client_connected")
+def connect(ctx: ReducerContext) -> None:
+    # Lets tests see a refused connection: connection ids starting with dead are turned away.
+    if ctx.connection_id is not None and ctx.connection_id.to_hex().startswith("dead"):
+        raise ReducerError("connection refused by the module")
+
+
 @module.reducer
 def on_tick(ctx: ReducerContext, row: TickSchedule) -> None:
     n = len(list(ctx.db.tick.iter()))
