@@ -1,0 +1,253 @@
+"""A synthetic RawModuleDef v9 with every type kind the generator handles, as SATS-JSON.
+
+Built with small helpers rather than written out, so each table and reducer reads as what
+it tests: all integer widths, floats, strings, bytes, arrays, nested options, an enum, a
+sum with payloads, products, a recursive type, the special types, a scheduled table, a
+private table, multi-column and non-unique indexes, and Python-reserved names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def prim(kind: str) -> Json:
+    return {kind: []}
+
+
+def ref(i: int) -> Json:
+    return {"Ref": i}
+
+
+def array(t: Json) -> Json:
+    return {"Array": t}
+
+
+def product(*fields: tuple[str | None, Json]) -> Json:
+    return {
+        "Product": {
+            "elements": [
+                {"name": {"some": n} if n is not None else {"none": []}, "algebraic_type": t}
+                for n, t in fields
+            ]
+        }
+    }
+
+
+def sum_(*variants: tuple[str, Json]) -> Json:
+    return {"Sum": {"variants": [{"name": {"some": n}, "algebraic_type": t} for n, t in variants]}}
+
+
+UNIT = product()
+
+
+def option(t: Json) -> Json:
+    return sum_(("some", t), ("none", UNIT))
+
+
+IDENTITY = product(("__identity__", prim("U256")))
+CONNECTION_ID = product(("__connection_id__", prim("U128")))
+TIMESTAMP = product(("__timestamp_micros_since_unix_epoch__", prim("I64")))
+TIME_DURATION = product(("__time_duration_micros__", prim("I64")))
+UUID = product(("__uuid__", prim("U128")))
+SCHEDULE_AT = sum_(("Interval", TIME_DURATION), ("Time", TIMESTAMP))
+
+
+def table(
+    name: str,
+    ref_: int,
+    *,
+    pk: int | None = None,
+    btree: list[tuple[str, list[int]]] = (),  # type: ignore[assignment]
+    unique: list[list[int]] = (),  # type: ignore[assignment]
+    public: bool = True,
+    schedule: tuple[str, int] | None = None,
+) -> Json:
+    indexes = [
+        {
+            "name": {"some": f"{name}_{'_'.join(map(str, cols))}_idx_btree"},
+            "accessor_name": {"some": acc},
+            "algorithm": {"BTree": cols},
+        }
+        for acc, cols in btree
+    ]
+    constraints = [
+        {
+            "name": {"some": f"{name}_{'_'.join(map(str, cols))}_key"},
+            "data": {"Unique": {"columns": cols}},
+        }
+        for cols in unique
+    ]
+    sched: Json = {"none": []}
+    if schedule is not None:
+        sched = {
+            "some": {
+                "name": {"some": f"{name}_sched"},
+                "reducer_name": schedule[0],
+                "scheduled_at_column": schedule[1],
+            }
+        }
+    return {
+        "name": name,
+        "product_type_ref": ref_,
+        "primary_key": [pk] if pk is not None else [],
+        "indexes": indexes,
+        "constraints": constraints,
+        "sequences": (
+            [
+                {
+                    "name": {"some": f"{name}_{pk}_seq"},
+                    "column": pk,
+                    "start": {"none": []},
+                    "min_value": {"none": []},
+                    "max_value": {"none": []},
+                    "increment": 1,
+                }
+            ]
+            if pk is not None
+            else []
+        ),
+        "schedule": sched,
+        "table_type": {"User": []},
+        "table_access": {"Public": []} if public else {"Private": []},
+    }
+
+
+def reducer(name: str, *params: tuple[str, Json], lifecycle: str | None = None) -> Json:
+    return {
+        "name": name,
+        "params": product(*params)["Product"],
+        "lifecycle": {"some": {lifecycle: []}} if lifecycle else {"none": []},
+    }
+
+
+# Typespace indexes.
+EVERYTHING, COLOR, SHAPE, VEC2, POSITION, TICK_TIMER, SECRET, TREE, FOREST, FROM_ROW = range(10)
+
+INTS = ["I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256"]
+
+EVERYTHING_FIELDS: list[tuple[str | None, Json]] = [
+    ("id", prim("U64")),
+    ("flag", prim("Bool")),
+    *[(k.lower() + "_v", prim(k)) for k in INTS],
+    ("f32_v", prim("F32")),
+    ("f64_v", prim("F64")),
+    ("text", prim("String")),
+    ("raw", array(prim("U8"))),
+    ("ints", array(prim("I32"))),
+    ("names", array(prim("String"))),
+    ("opt", option(prim("String"))),
+    ("opt_opt", option(option(prim("I32")))),
+    ("color", ref(COLOR)),
+    ("shape", ref(SHAPE)),
+    ("pos", ref(VEC2)),
+    ("path", array(ref(VEC2))),
+    ("maybe_shape", option(ref(SHAPE))),
+    ("who", IDENTITY),
+    ("conn", CONNECTION_ID),
+    ("at", TIMESTAMP),
+    ("dur", TIME_DURATION),
+    ("when", SCHEDULE_AT),
+    ("uid", UUID),
+    ("pair", product(("a", prim("I32")), ("b", prim("String")))),
+    ("outcome", sum_(("ok", prim("U32")), ("err", prim("String")))),
+    ("nothing", UNIT),
+]
+
+
+def synthetic_schema() -> Json:
+    """The whole module: 6 tables, 9 reducers."""
+    types = [
+        product(*EVERYTHING_FIELDS),
+        sum_(("Red", UNIT), ("Green", UNIT), ("Blue", UNIT)),
+        sum_(
+            ("Circle", prim("F32")), ("Rect", ref(VEC2)), ("Empty", UNIT), ("Label", prim("String"))
+        ),
+        product(("x", prim("F32")), ("y", prim("F32"))),
+        product(
+            ("entity_id", prim("U32")),
+            ("slot", prim("U32")),
+            ("x", prim("I32")),
+            ("y", prim("I32")),
+            ("zone", prim("U16")),
+        ),
+        product(
+            ("scheduled_id", prim("U64")), ("scheduled_at", SCHEDULE_AT), ("note", prim("String"))
+        ),
+        product(("id", prim("U32")), ("owner", IDENTITY), ("data", array(prim("U8")))),
+        product(("value", prim("I32")), ("children", array(ref(TREE)))),
+        product(("id", prim("U32")), ("tree", ref(TREE))),
+        product(
+            ("class", prim("U32")),
+            ("type", prim("String")),
+            ("from", prim("String")),
+            ("self", prim("I32")),
+            ("int", prim("I64")),
+            ("iter", prim("Bool")),
+            ("count", prim("U32")),
+            ("playerId", prim("U32")),
+        ),
+    ]
+    names = {
+        EVERYTHING: "Everything",
+        COLOR: "Color",
+        SHAPE: "Shape",
+        VEC2: "Vec2",
+        POSITION: "Position",
+        TICK_TIMER: "TickTimer",
+        SECRET: "Secret",
+        TREE: "Tree",
+        FOREST: "Forest",
+    }
+    color_col = [n for n, _ in EVERYTHING_FIELDS].index("color")
+    return {
+        "typespace": {"types": types},
+        "tables": [
+            table(
+                "everything",
+                EVERYTHING,
+                pk=0,
+                btree=[("id", [0]), ("color", [color_col])],
+                unique=[[0]],
+            ),
+            table("forest", FOREST, pk=0, btree=[("id", [0])], unique=[[0]]),
+            table(
+                "from", FROM_ROW, pk=0, btree=[("class", [0]), ("count", [6])], unique=[[0], [6]]
+            ),
+            table(
+                "position",
+                POSITION,
+                pk=0,
+                btree=[("entity_id", [0]), ("slot", [1]), ("xy", [2, 3]), ("zone", [4])],
+                unique=[[0], [1]],
+            ),
+            table("secret", SECRET, pk=0, btree=[("id", [0])], unique=[[0]], public=False),
+            table(
+                "tick_timer",
+                TICK_TIMER,
+                pk=0,
+                btree=[("scheduled_id", [0])],
+                unique=[[0]],
+                schedule=("tick", 1),
+            ),
+        ],
+        "reducers": [
+            reducer("init", lifecycle="Init"),
+            reducer("client_connected", lifecycle="OnConnect"),
+            reducer("add_everything", ("row", ref(EVERYTHING))),
+            reducer("set_color", ("id", prim("U64")), ("color", ref(COLOR))),
+            reducer("draw", ("shape", ref(SHAPE)), ("at", option(ref(VEC2)))),
+            reducer("tick", ("timer", ref(TICK_TIMER))),
+            reducer("send_bytes", ("data", array(prim("U8")))),
+            reducer("import", ("class", prim("U32")), ("lambda", prim("String"))),
+            reducer("no_args"),
+        ],
+        "types": [
+            {"name": {"scope": [], "name": n}, "ty": i, "custom_ordering": True}
+            for i, n in sorted(names.items(), key=lambda kv: kv[1])
+        ],
+        "misc_exports": [],
+        "row_level_security": [],
+    }
