@@ -139,6 +139,28 @@ def _schema_text(schema: ModuleSchema | Mapping[str, Any] | str | None) -> str |
         return None
 
 
+def _plain(value: Any) -> Any:
+    """``value`` made packable: big ints and unknown objects become text."""
+    if isinstance(value, bool) or value is None or isinstance(value, (float, str, bytes)):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < 1 << 64 else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def _pack(obj: Any) -> bytes:
+    """msgpack of a record; values msgpack refuses are stored as text, never raised."""
+    try:
+        data: bytes = msgpack.packb(obj)
+    except (TypeError, ValueError, OverflowError):
+        data = msgpack.packb(_plain(obj))
+    return data
+
+
 def _close_info(info: CloseInfo | None) -> dict[str, Any] | None:
     if info is None:
         return None
@@ -220,7 +242,7 @@ class SessionRecorder:
             else:
                 params["schema"] = schema
         self._first_inbound = True
-        self._append(msgpack.packb([RecordKind.CONNECTION, self._last_now, params]))
+        self._append(_pack([RecordKind.CONNECTION, self._last_now, params]))
 
     def inbound(self, frame: bytes, now: float) -> None:
         """A server frame was read (its time is its tick's)."""
@@ -258,7 +280,7 @@ class SessionRecorder:
         """A connection ended (``reason`` "local" for ``client.disconnect()``)."""
         if self._closed:
             return
-        self._append(msgpack.packb([RecordKind.DISCONNECT, now, reason, _close_info(close)]))
+        self._append(_pack([RecordKind.DISCONNECT, now, reason, _close_info(close)]))
         self.flush()
 
     def close(self) -> None:
@@ -281,7 +303,7 @@ class SessionRecorder:
         """Write a note ("player pressed the bug-report key") to find the moment later."""
         if self._closed:
             return
-        self._append(msgpack.packb([RecordKind.MARK, self._last_now, text]))
+        self._append(_pack([RecordKind.MARK, self._last_now, str(text)]))
 
     @property
     def closed(self) -> bool:
@@ -293,7 +315,7 @@ class SessionRecorder:
             return
         data = self._buf
         if self._header is not None:
-            head = msgpack.packb([RecordKind.HEADER, self._header])
+            head = _pack([RecordKind.HEADER, self._header])
             data = bytearray(MAGIC) + _pack_head(len(head), _crc32(head)) + head + data
             self._header = None
             self.records += 1
