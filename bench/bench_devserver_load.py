@@ -157,6 +157,16 @@ def _drive(
     return results, _message_texts(url, database)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time of a process (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def run(
     clients: int,
     seconds: float,
@@ -169,9 +179,13 @@ def run(
     workers = max(1, min(workers, clients))
     if attach is not None:
         results, texts = _drive(attach.rstrip("/"), database, clients, seconds, workers, fanout)
+        server_cpu = None
     else:
         with start_dev_server(CHAT, data_dir=data_dir, log_file=os.devnull) as srv:
+            cpu_before = _cpu_seconds(srv.process.pid)
             results, texts = _drive(srv.url, srv.database, clients, seconds, workers, fanout)
+            cpu_after = _cpu_seconds(srv.process.pid)
+        server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     latencies = [x for r in results for x in r["latencies"]]
     acked = [t for r in results for t in r["acked"]]
     failed = sum(r["failed"] for r in results)
@@ -189,6 +203,11 @@ def run(
     print(f"  latency max          {max(latencies, default=0) * 1000:>9.2f} ms")
     print(f"  frames received      {frames:>9}  ({frames / seconds:,.0f}/s)")
     print(f"  rows in db           {len(bench_rows):>9}")
+    if server_cpu is not None:
+        # Includes connecting and the final SQL read; near 100% means the server is the limit.
+        print(f"  server CPU           {server_cpu:>9.1f} s  (run {seconds:.0f} s + setup)")
+        per_call = server_cpu / max(1, len(acked)) * 1e6
+        print(f"  server CPU per call  {per_call:>9.0f} us")
     ok = not lost and not extra and not duplicates and len(bench_rows) == len(acked)
     print(
         f"  loss check           {'OK' if ok else 'FAILED'}"

@@ -125,6 +125,11 @@ def start_dev_server(
     args += list(extra_args)
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
+    # The child imports stdb_game (and so do module files) even from an uninstalled checkout.
+    source_root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if source_root not in paths:
+        child_env["PYTHONPATH"] = os.pathsep.join([source_root, *paths])
     stderr: Any = None
     log_handle = None
     if log_file is not None:

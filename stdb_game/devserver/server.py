@@ -1260,7 +1260,11 @@ def serve_forever(config: ServerConfig, *, out: Any = None) -> int:
     async def main() -> int:
         from . import Database
 
-        db = Database.open(config.module, data_dir=config.data_dir, name=config.database)
+        try:
+            db = Database.open(config.module, data_dir=config.data_dir, name=config.database)
+        except Exception:
+            log.exception("cannot open the database for module %s", config.module)
+            return 1
         server = DevServer(db, config)
         try:
             await server.start()
