@@ -115,6 +115,7 @@ class PygameDemo:
         try:
             while self.running:
                 start = time.perf_counter()
+                cpu_start = time.thread_time()
                 self.dt = start - prev
                 prev = start
                 self.now = start
@@ -134,8 +135,9 @@ class PygameDemo:
                 draw_connection_banner(self.screen, self.status, self.banner_font)
                 pygame.display.flip()
                 busy = time.perf_counter() - start
+                cpu = time.thread_time() - cpu_start
                 if self.frame > 0:
-                    self.timer.record(self.dt, busy, stats.elapsed, stats.budget_exhausted)
+                    self.timer.record(self.dt, busy, stats.elapsed, stats.budget_exhausted, cpu)
                 self.frame += 1
                 if limit is not None and start - self.started >= limit:
                     break
