@@ -66,19 +66,19 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if recording.damage is not None:
         print(f"warning: {recording.damage.describe()}; showing the part before it", file=err)
     until = args.until_tick
-    if args.summary:
-        for line in summarize(recording, until).lines():
-            print(line, file=out)
-    else:
-        for line in timeline(recording, until):
-            print(line, file=out)
-    if args.no_cache:
-        return 0
     try:
         schema = _load_schema(args.schema) if args.schema else recording.schema()
     except (RecordingError, SchemaError) as exc:
         print(f"stdb-game replay: {exc}", file=err)
         return 1
+    if args.summary:
+        for line in summarize(recording, until).lines():
+            print(line, file=out)
+    else:
+        for line in timeline(recording, until, schema):
+            print(line, file=out)
+    if args.no_cache:
+        return 0
     if schema is None:
         print("cache: the recording holds no schema; pass --schema FILE to see it", file=out)
         return 0

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .. import protocol as P
-from ..errors import ProtocolError
+from ..errors import DecodeError, ProtocolError
+from ..sats.codec import get_codec
+from ..schema import ModuleSchema
 from .reader import (
     ConnectionRecord,
     DisconnectRecord,
@@ -18,6 +20,7 @@ from .reader import (
     MarkRecord,
     OutboundRecord,
     Recording,
+    TickEndRecord,
     TickRecord,
 )
 
@@ -265,26 +268,62 @@ def summarize(recording: Recording, until_tick: int | None = None) -> SessionSum
     return s
 
 
-def timeline(recording: Recording, until_tick: int | None = None) -> Iterator[str]:
-    """The session record by record: ticks with traffic, connections, disconnects, marks."""
+def _args_text(schema: ModuleSchema | None, reducer: str, args: bytes) -> str:
+    """Reducer arguments decoded with the schema when possible, else hex."""
+    rdef = schema.reducers.get(reducer) if schema is not None else None
+    if rdef is not None:
+        try:
+            return repr(tuple(get_codec(rdef.params).decode(args)))
+        except (DecodeError, TypeError):
+            pass
+    return args.hex()
+
+
+def timeline(
+    recording: Recording, until_tick: int | None = None, schema: ModuleSchema | None = None
+) -> Iterator[str]:
+    """The session record by record: traffic, connections, disconnects, marks, by tick.
+
+    Lines inside a tick say ``tick N``; what happened between ticks N and N+1 (requests
+    made by game code, ``disconnect()``) says ``after N``.
+    """
     tick: int | None = None
+    inside = False
     for r in recording.records:
         t = type(r)
-        where = f"tick {tick:<6}" if tick is not None else "before  1   "
+        label = "before 1" if tick is None else f"{'tick' if inside else 'after'} {tick}"
+        where = label.ljust(11)
         if t is TickRecord:
             assert isinstance(r, TickRecord)
             if until_tick is not None and r.index > until_tick:
                 return
             tick = r.index
+            inside = True
+        elif t is TickEndRecord:
+            inside = False
         elif t is InboundRecord:
             assert isinstance(r, InboundRecord)
             msg = _decode_in(r.frame)
-            text = describe_message(msg) if msg is not None else f"<undecodable {len(r.frame)} B>"
+            if msg is None:
+                text = f"<undecodable {len(r.frame)} B>"
+            else:
+                text = describe_message(msg)
+                if isinstance(msg, P.TransactionUpdate) and msg.reducer_call.args:
+                    call = msg.reducer_call
+                    text += f" args={_args_text(schema, call.reducer_name, call.args)}"
             yield f"{where} in   {text}"
         elif t is OutboundRecord:
             assert isinstance(r, OutboundRecord)
             out = _decode_out(r.frame)
-            text = describe_message(out) if out is not None else f"<undecodable {len(r.frame)} B>"
+            if out is None:
+                text = f"<undecodable {len(r.frame)} B>"
+            elif isinstance(out, P.CallReducer):
+                text = (
+                    f"CallReducer {out.reducer} request_id={out.request_id} "
+                    f"args={_args_text(schema, out.reducer, out.args)}"
+                )
+            else:
+                text = describe_message(out)
             yield f"{where} out  {text}"
         elif t is ConnectionRecord:
             assert isinstance(r, ConnectionRecord)

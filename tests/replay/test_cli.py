@@ -1,0 +1,119 @@
+"""``stdb-game replay``: the session in words, the cache at the end or at a tick."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stdb_game.cli import main
+from stdb_game.replay import read_recording
+
+from .sessions import CHAT_SCHEMA_JSON, FIXTURES, SCRIPTS, Script, chat, chat_schema, run_live
+
+CHAT = FIXTURES / "chat.stdbrec"
+BASIC = FIXTURES / "basic.stdbrec"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["replay", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_summary_counts_kinds_tables_rows_and_reducers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(CHAT), "--summary")
+    assert code == 0
+    assert "8 ticks (ticks 1..8)" in out
+    assert "token=yes" in out
+    lines = out.splitlines()
+    assert any(line.split() == ["TransactionUpdate", "4"] for line in lines)
+    assert any(line.split() == ["SubscribeMultiApplied", "1"] for line in lines)
+    assert any(line.split()[:3] == ["message", "+41", "-0"] for line in lines)
+    assert any(line.split()[:3] == ["user", "+4", "-2"] for line in lines)
+    assert any(line.split() == ["send_message", "committed", "1,", "failed", "1"] for line in lines)
+    assert "cache at tick 8 (client state closed):" in out
+    assert "message (41 rows)" in out and "user (2 rows)" in out
+    assert "name='alice'" in out
+
+
+def test_timeline_and_until_tick(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(CHAT), "--until-tick", "3")
+    assert code == 0
+    assert "tick 3      in   SubscribeMultiApplied query_id=1 user(+2 -0) message(+40 -0)" in out
+    assert "after 1     out  SubscribeMulti" in out
+    assert "after 3     out  CallReducer set_name" in out  # between ticks 3 and 4
+    assert "send_message" not in out.split("cache at")[0]
+    assert "cache at tick 3 (client state connected):" in out
+    assert "name='alice'" not in out  # renamed in tick 5
+
+
+def test_reducer_arguments_are_decoded_with_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = _run(capsys, str(CHAT), "--no-cache")
+    assert "CallReducer set_name request_id=2 args=('alice',)" in out
+    assert "TransactionUpdate send_message failed: Messages must not be empty" in out
+    assert "cache at" not in out
+
+
+def test_a_recording_without_schema_takes_schema_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def schemaless():  # type: ignore[no-untyped-def]
+        schema = chat_schema()
+        schema.raw = None  # as if built by hand
+        return schema
+
+    path = tmp_path / "hand.stdbrec"
+    run_live(Script("hand", chat, schema=schemaless), path)
+    assert read_recording(path).schema_json is None
+    code, out, _ = _run(capsys, str(path))
+    assert code == 0 and "holds no schema; pass --schema FILE" in out
+    code, out, _ = _run(capsys, str(path), "--schema", str(CHAT_SCHEMA_JSON), "--rows", "0")
+    assert code == 0 and "message (41 rows)" in out and "… 41 more" in out
+
+
+def test_bad_files_exit_1_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.stdbrec"
+    bad.write_bytes(b"hello")
+    code, _, err = _run(capsys, str(bad))
+    assert code == 1 and "not a stdb_game recording" in err
+    code, _, err = _run(capsys, str(tmp_path / "missing.stdbrec"))
+    assert code == 1 and "cannot read recording" in err
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"nope": 1}))
+    code, _, err = _run(capsys, str(CHAT), "--schema", str(schema))
+    assert code == 1 and "cannot use" in err
+
+
+def test_damaged_files_show_the_good_part_and_warn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = BASIC.read_bytes()
+    torn = tmp_path / "torn.stdbrec"
+    torn.write_bytes(data[: len(data) - 7])
+    code, out, err = _run(capsys, str(torn), "--schema", str(CHAT_SCHEMA_JSON), "--no-cache")
+    assert code == 0
+    assert "warning: recording truncated at byte" in err
+    assert "disconnect: local" in out
+
+
+def test_the_command_is_registered() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "stdb_game.cli", "replay", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "--until-tick" in proc.stdout and "--summary" in proc.stdout
+
+
+def test_every_script_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in SCRIPTS:
+        path = FIXTURES / f"{name}.stdbrec"
+        code, out, _ = _run(capsys, str(path), "--summary", "--no-cache")
+        assert code == 0 and "messages in by kind:" in out
