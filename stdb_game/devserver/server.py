@@ -167,7 +167,6 @@ class _QuerySet:
     """The queries registered under one client ``query_id``."""
 
     keys: tuple[str, ...]
-    single: bool = False
 
 
 class Connection:
@@ -265,11 +264,6 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.ws.close(code=code, message=_clip_reason(reason))
 
-    # ---- subscriptions ----------------------------------------------------------------------
-
-    def active_queries(self) -> Iterable[_Query]:
-        return self.queries.values()
-
 
 class DevServer:
     """The HTTP + WebSocket front of one ``Database``."""
@@ -279,7 +273,6 @@ class DevServer:
         self.config = config
         self.tokens = TokenAuthority(mint_identity, data_dir=config.data_dir)
         self.connections: dict[ConnectionId, Connection] = {}
-        self.started = time.time()
         self._idle_timeout = (
             config.idle_timeout if config.idle_timeout is not None else 2 * config.ping_interval
         )
@@ -405,8 +398,7 @@ class DevServer:
         if token is None:
             if required:
                 raise web.HTTPUnauthorized(text="Authorization required")
-            identity, minted = self.tokens.mint()
-            return Claims(identity, "", self.tokens.issuer, minted), True
+            return self.tokens.mint(), True
         try:
             return self.tokens.validate(token), False
         except TokenError as exc:
@@ -427,8 +419,8 @@ class DevServer:
         return web.Response(status=200)
 
     async def h_identity(self, request: web.Request) -> web.Response:
-        identity, token = self.tokens.mint()
-        return web.json_response({"identity": identity.to_hex(), "token": token})
+        claims = self.tokens.mint()
+        return web.json_response({"identity": claims.identity.to_hex(), "token": claims.token})
 
     async def h_websocket_token(self, request: web.Request) -> web.Response:
         claims, _ = self._authenticate(request, required=True)
@@ -962,7 +954,7 @@ class DevServer:
             conn.send(SubscriptionError(_micros_since(start), msg.request_id, qid, None, str(exc)))
             return
         self._add_refs(conn, compiled)
-        conn.query_sets[qid] = _QuerySet((key,), single=True)
+        conn.query_sets[qid] = _QuerySet((key,))
         # The single-query path sends rows even if another set already holds the query.
         update = self._rows_update(query.table_name, rows, insert=True)
         info = self.db.tables[query.table_name]

@@ -119,11 +119,12 @@ class TokenAuthority:
             claims["exp"] = now + lifetime
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
-    def mint(self) -> tuple[Identity, str]:
+    def mint(self) -> Claims:
         """A brand-new identity and its long-lived (non-expiring) token."""
         subject = str(uuid.uuid4())
         identity = self._derive(self.issuer, subject)
-        return identity, self._sign(identity, subject, self.issuer, None)
+        token = self._sign(identity, subject, self.issuer, None)
+        return Claims(identity=identity, subject=subject, issuer=self.issuer, token=token)
 
     def websocket_token(self, claims: Claims) -> str:
         """A short-lived token for the same identity, meant for ``?token=`` on the WebSocket URL."""
