@@ -1073,9 +1073,11 @@ class DevServer:
                 continue
             try:
                 signature = self._changed_queries(conn, changes, deltas)
-            except SqlError as exc:
+            except Exception as exc:
                 # A query failed on this transaction: drop all of this connection's
                 # subscriptions and tell it (protocol.md §6.1, last row).
+                if not isinstance(exc, SqlError):
+                    log.exception("%r: evaluating subscriptions failed", conn)
                 conn.queries.clear()
                 conn.query_sets.clear()
                 conn.legacy_keys = ()

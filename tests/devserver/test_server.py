@@ -920,3 +920,21 @@ def test_vanishing_clients_mid_burst(server: DevServerHandle, clients: list[RawC
             assert isinstance(tu.status, Committed)
             got += rows_of(tu.status.database_update.tables, "message")[1]
         assert [g[40:] for g in got] == [_string(t) for t in texts]
+
+
+def test_sender_queries_are_per_caller(server: DevServerHandle, clients: list[RawClient]) -> None:
+    a = connect(server, clients)
+    b = connect(server, clients)
+    q = "SELECT * FROM user WHERE identity = :sender"
+    for c in (a, b):
+        applied = c.subscribe([q], 1)
+        assert isinstance(applied, SubscribeMultiApplied)
+        assert rows_of(applied.update.tables, "user")[1] == [user_row(c.identity, None, True)]
+    b.call("set_name", _string("bob"), request_id=1)
+    tu = b.expect(TransactionUpdate)
+    assert isinstance(tu.status, Committed)
+    assert rows_of(tu.status.database_update.tables, "user")[1] == [
+        user_row(b.identity, "bob", True)
+    ]
+    a.sync()
+    a.expect_only_sync()  # a's :sender query did not change
