@@ -17,6 +17,14 @@ __all__ = ["add_arguments", "add_subcommand", "main", "run"]
 DEFAULT_PORT = 3000
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (a zero ping interval would spin the loop)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The dev server's options, shared by ``stdb-game dev`` and ``python -m stdb_game.devserver``."""
     parser.add_argument("--module", required=True, type=Path, help="module file (Python)")
@@ -30,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ping-interval",
-        type=float,
+        type=_seconds,
         default=15.0,
         help="seconds between server Pings (default 15, like SpacetimeDB 1.3+)",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_seconds,
         default=None,
         help="drop a client silent for this long (default: twice the ping interval)",
     )
