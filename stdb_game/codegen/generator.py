@@ -73,6 +73,8 @@ def schema_digest(raw: Mapping[str, Any]) -> str:
 
 def render_bindings(raw: Mapping[str, Any], source: str) -> dict[str, str]:
     """File name -> content of the bindings package for schema ``raw``; writes nothing."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("V9"), Mapping):
+        raw = raw["V9"]  # the versioned envelope of RawModuleDef
     model = build_model(raw)
     return render_package(model, source, schema_digest(raw), __version__)
 

@@ -54,6 +54,7 @@ __all__ = [
     "iter_rows",
     "register_on_reducer",
     "register_row_update",
+    "reset",
     "set_current_client",
     "unit_variant",
 ]
@@ -455,6 +456,13 @@ def set_current_client(client: Client | DbConnectionBase | None) -> None:
         _install_table(new, table)
     for reducer in _reducer_callbacks:
         _install_reducer(new, reducer)
+
+
+def reset() -> None:
+    """Unbind the current client and forget every old-style callback (tests, shutdown)."""
+    set_current_client(None)
+    _row_update.clear()
+    _reducer_callbacks.clear()
 
 
 def get_current_client() -> Client:
