@@ -531,3 +531,33 @@ def test_b17_anonymous_token_is_stored_and_reused_with_the_same_identity(tmp_pat
     assert second.identity == server.identity
     other_slot = credentials_key("http://127.0.0.1:3000", "game", client=3)
     assert store.load(other_slot) is None  # another local instance keeps its own identity
+
+
+def test_50k_initial_rows_and_1000_transactions_arrive_complete_and_in_order() -> None:
+    """Issue 4's budget case: the big message applies whole, the rest spread over ticks in
+    order (the timing figures are in bench/, not asserted here)."""
+    client, server = connected_client(budget_ms=2.0, inbound_queue_limit=256)
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(i, 0) for i in range(50_000)]}))
+    for i in range(1000):
+        server.send(
+            server.transaction(
+                "set_x", (i, i + 1), deletes={"player": [(i, 0)]}, inserts={"player": [(i, i + 1)]}
+            )
+        )
+    updates: list[int] = []
+    client.db.player.on_update(lambda ctx, old, new: updates.append(new.id))
+    applied_per_tick = []
+    ticks = 0
+    while len(updates) < 1000:
+        st = client.tick()
+        applied_per_tick.append(st.messages_applied)
+        ticks += 1
+        assert ticks < 5000
+    assert sub.is_active
+    assert updates == list(range(1000))  # arrival order
+    assert client.db.player.count() == 50_000
+    assert client.db.player.find(999) == Player(999, 1000) and client.db.player.find(
+        1000
+    ) == Player(1000, 0)
+    assert applied_per_tick[0] >= 1 and sum(applied_per_tick) == 1001
