@@ -20,7 +20,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 
-from stdb_game import Client, TickStats
+from stdb_game import Client, ConnectionId, Identity, TickStats
 from stdb_game.devserver.launcher import DevServerError
 from stdb_game.errors import StdbError
 from stdb_game.pygame.hud import ConnectionStatus, NetworkHUD, draw_connection_banner
@@ -72,6 +72,9 @@ class PygameDemo:
         self.now = self.started
         self.dt = 0.0
         self.last_tick: TickStats | None = None
+        self.identity_hex: str | None = None
+        self.state_at_end = "unknown"
+        client.on_connect(self._connected)
         pygame.display.init()
         pygame.font.init()
         flags = 0 if mode.headless else pygame.RESIZABLE
@@ -82,6 +85,9 @@ class PygameDemo:
             pygame.display.set_icon(icon)
         pygame.key.set_repeat(350, 35)
         self.banner_font = pygame.font.Font(None, 22)
+
+    def _connected(self, identity: Identity, _token: str, _conn: ConnectionId) -> None:
+        self.identity_hex = identity.to_hex()
 
     # ---- hooks for subclasses ---------------------------------------------------------------
 
@@ -144,6 +150,7 @@ class PygameDemo:
                 deadline = _wait_until(deadline + interval)
             if self.args.screenshot is not None:
                 self.save_screenshot(self.args.screenshot)
+            self.state_at_end = self.client.state.value
         finally:
             self.client.disconnect()
         return self.full_summary()
@@ -153,10 +160,9 @@ class PygameDemo:
         pygame.image.save(self.screen, str(path))
 
     def full_summary(self) -> dict[str, Any]:
-        identity = self.client.identity
         out: dict[str, Any] = {
             "demo": self.title.split()[-1],
-            "identity": identity.to_hex() if identity is not None else None,
+            "identity": self.identity_hex,
             "server": self.server.url,
             "database": self.server.database,
             "embedded_server": self.server.embedded,
@@ -167,6 +173,7 @@ class PygameDemo:
         out["timing"] = self.timer.summary()
         out["net"] = net_summary(self.client)
         out["drops"] = self.status.drops
+        out["state_at_end"] = self.state_at_end
         return out
 
     @staticmethod

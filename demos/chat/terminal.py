@@ -128,6 +128,7 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
     was_down = False
     interval = 1.0 / max(1.0, float(args.fps))
     started = time.monotonic()
+    eof_at: float | None = None  # piped input ended: linger so its lines are sent and echoed
 
     def show(entry: Entry) -> None:
         if shown:
@@ -153,8 +154,16 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
             was_down = down
         if args.seconds is not None and time.monotonic() - started >= args.seconds:
             break
+        if not named:  # typed lines wait in the pipe until we know who we are
+            time.sleep(interval)
+            continue
+        if reader.eof:
+            if eof_at is None and model.loaded:
+                eof_at = time.monotonic()
+            if eof_at is not None and time.monotonic() - eof_at > 1.5:
+                break
+            time.sleep(interval)
+            continue
         for line in reader.poll(interval):
             model.submit(line)
-        if reader.eof:
-            break
     client.tick()  # send what the last lines asked for

@@ -1,0 +1,121 @@
+"""The README's command without a display, the CLI, the terminal chat, and surviving a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from demos.common import DEMOS
+from stdb_game.cli import main as cli_main
+from stdb_game.devserver.launcher import DevServerHandle, start_dev_server
+
+from .conftest import ROOT, finish, start_bot
+
+pytestmark = pytest.mark.slow
+
+
+def test_no_display_falls_back_to_a_headless_bot(bot_env: dict[str, str]) -> None:
+    """`stdb-game demo arena` with no display: embedded server, bot mode, a clear notice."""
+    env = dict(bot_env)
+    env.pop("SDL_VIDEODRIVER")  # nothing forces headless but the missing display
+    proc = subprocess.run(
+        [sys.executable, "-m", "stdb_game.cli", "demo", "arena", "--seconds", "3"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("No display found"), lines[0]
+    assert "stdb-game demo arena" in lines[0]
+    assert any(ln.startswith("dev server for the arena demo at http://127.0.0.1:") for ln in lines)
+    summary = json.loads(lines[-1])
+    assert summary["bot"] is True and summary["embedded_server"] is True
+    assert summary["timing"]["frames"] > 60
+    assert summary["food"]["at_load"] + summary["food"]["spawned"] > 0
+
+
+def test_demo_help_lists_both_demos(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["demo", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "chat" in out and "arena" in out
+    with pytest.raises(SystemExit):
+        cli_main(["demo", "chat", "--help"])
+    out = capsys.readouterr().out
+    for option in (
+        "--server",
+        "--database",
+        "--name",
+        "--client",
+        "--fps",
+        "--bot",
+        "--seconds",
+        "--screenshot",
+        "--record",
+        "--terminal",
+    ):
+        assert option in out
+    assert cli_main(["demo"]) == 2  # no demo named: usage, not a crash
+
+
+def test_terminal_chat_sends_and_shows_lines(
+    chat_server: DevServerHandle, bot_env: dict[str, str]
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demos.chat", "--terminal", "--server", chat_server.url,
+         "--client", "7", "--name", "termie", "--seconds", "4"],
+        cwd=ROOT, env=bot_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write("typed in a terminal\n")
+    proc.stdin.flush()
+    time.sleep(1.5)
+    proc.stdin.write("\n/name termie2\n")
+    proc.stdin.flush()
+    proc.wait(timeout=30)  # stdin stays open: the chat stops on --seconds
+    out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0, err
+    assert "termie: typed in a terminal" in out
+    assert "! message refused by the server: Messages must not be empty" in out
+    assert "termie is now known as termie2" in out or "termie2" in out
+
+
+def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
+    """The server goes away mid-game: the bot keeps its frame rate, reconnects, carries on."""
+    data = tmp_path / "data"
+    module = DEMOS["chat"].module
+    args = ["--log-level", "WARNING"]
+    server = start_dev_server(module, data_dir=data, extra_args=args)
+    port = server.port
+    bot = start_bot(
+        "chat", ["--bot", "--seconds", "14", "--server", server.url, "--name", "phoenix"], bot_env
+    )
+    try:
+        time.sleep(3.5)
+        server.stop()
+        time.sleep(1.0)
+        server = start_dev_server(module, port=port, data_dir=data, extra_args=args)
+        summary, _ = finish(bot)
+    finally:
+        server.stop()
+        if bot.poll() is None:
+            bot.kill()
+    assert summary["drops"] >= 1
+    assert summary["net"]["reconnects"] >= 1
+    assert summary["state_at_end"] == "connected"
+    # Lines typed while the server was away were sent once it was back (timing on a busy
+    # machine decides how many made it before the end).
+    assert summary["my_messages_seen"] >= 1, summary["messages"]
+    assert summary["identity"] is not None
+    assert summary["timing"]["frames"] > 14 * 30  # the loop kept running while the server was gone
