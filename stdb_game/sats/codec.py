@@ -772,7 +772,14 @@ class Codec:
         n = len(data)
         try:
             while o < n:
-                v, o = dec(data, o)
+                v, end = dec(data, o)
+                if end == o:
+                    raise DecodeError(
+                        "the row type takes no bytes, so leftover row data cannot be rows",
+                        type_name=self.type_name,
+                        offset=o,
+                    )
+                o = end
                 ap(v)
         except _FAST_ERRORS as exc:
             raise self._diagnose(data, o, exc) from None
