@@ -774,15 +774,17 @@ class Codec:
             while o < n:
                 v, end = dec(data, o)
                 if end == o:
-                    raise DecodeError(
-                        "the row type takes no bytes, so leftover row data cannot be rows",
-                        type_name=self.type_name,
-                        offset=o,
-                    )
+                    break  # a zero-size row type: it can never consume the rest
                 o = end
                 ap(v)
         except _FAST_ERRORS as exc:
             raise self._diagnose(data, o, exc) from None
+        if o < n:  # only a zero-size row type stops short
+            raise DecodeError(
+                "the row type takes no bytes, so leftover row data cannot be rows",
+                type_name=self.type_name,
+                offset=o,
+            )
         if o != n:
             raise DecodeError(
                 "row ran past the end of the row list", type_name=self.type_name, offset=o
