@@ -59,6 +59,7 @@ class RecordKind(enum.IntEnum):
     DISCONNECT = 6  # [6, now, reason, close | None]
     END = 7  # [7, now]                           the recorder was closed: the file is complete
     MARK = 8  # [8, now, text]                    a note the game added (recorder.mark)
+    QUIET_TICK = 9  # [9, index, now, applied, end_now]  a tick with nothing else in it
 
 
 class RecordingError(StdbError):

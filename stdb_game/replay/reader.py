@@ -259,6 +259,9 @@ def _header(body: Any, name: str) -> Header:
     )
 
 
+_KNOWN_KINDS = frozenset(int(k) for k in RecordKind)
+
+
 class _Bad(Exception):
     """A record body whose shape does not match its kind."""
 
@@ -283,6 +286,18 @@ def _bytes(v: Any) -> bytes:
     if not isinstance(v, bytes):
         raise _Bad(f"expected bytes, got {type(v).__name__}")
     return v
+
+
+def _records(body: Any, offset: int) -> list[Record]:
+    """The typed records of one decoded body (a quiet tick is a tick start and its end)."""
+    if isinstance(body, list) and len(body) >= 5 and body[0] == RecordKind.QUIET_TICK:
+        index = _int(body[1])
+        return [
+            TickRecord(index, _num(body[2]), offset),
+            TickEndRecord(index, _int(body[3]), _num(body[4]), offset),
+        ]
+    rec = _record(body, offset)
+    return [] if rec is None else [rec]
 
 
 def _record(body: Any, offset: int) -> Record | None:
@@ -312,7 +327,7 @@ def _record(body: Any, offset: int) -> Record | None:
         return EndRecord(_opt_num(body[1]), offset)
     if kind == RecordKind.MARK and n >= 3:
         return MarkRecord(_opt_num(body[1]), str(body[2]), offset)
-    if kind in RecordKind.__members__.values():
+    if kind in _KNOWN_KINDS:
         raise _Bad(f"record of kind {RecordKind(kind).name} has {n} items")
     return None
 
@@ -393,22 +408,20 @@ def read_recording(source: RecordingSource, *, strict: bool = False) -> Recordin
     records: list[Record] = []
     damage: RecordingDamage | None = None
     skipped = 0
-    for item in frames:
+    for read, item in enumerate(frames, start=1):  # ``read``: the header and those before
         if isinstance(item, RecordingDamage):
             damage = item
             break
         off, body = item
         try:
-            rec = _record(body, off)
+            got = _records(body, off)
         except _Bad as exc:
-            damage = RecordingDamage(
-                off, len(records) + 1 + skipped, len(data) - off, "corrupt", str(exc)
-            )
+            damage = RecordingDamage(off, read, len(data) - off, "corrupt", str(exc))
             break
-        if rec is None:
-            skipped += 1
+        if got:
+            records.extend(got)
         else:
-            records.append(rec)
+            skipped += 1
     if damage is not None and strict:
         raise RecordingDamaged(damage)
     return Recording(header, records, damage, len(data), path, skipped)

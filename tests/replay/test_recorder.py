@@ -325,3 +325,33 @@ def _no_offset(r: Any) -> Any:
     from dataclasses import replace
 
     return replace(r, offset=-1)
+
+
+def test_a_quiet_tick_is_one_small_record() -> None:
+    buf = io.BytesIO()
+    rec = SessionRecorder(buf)
+    rec.tick(1, 1.0)
+    rec.tick_end(1, 0, 1.5)
+    rec.flush()
+    size_one = len(buf.getvalue())
+    rec.tick(2, 2.0)
+    rec.tick_end(2, 3, 2.5)
+    rec.flush()
+    assert len(buf.getvalue()) - size_one <= 40
+    rec.tick(3, 3.0)  # the client raised: no end for tick 3
+    rec.tick(4, 4.0)
+    rec.inbound(b"\x00\x01", 4.0)
+    rec.tick_end(4, 1, 4.5)
+    rec.close()
+    got = [_no_offset(r) for r in read_recording(buf.getvalue()).records]
+    assert got == [
+        TickRecord(1, 1.0),
+        TickEndRecord(1, 0, 1.5),
+        TickRecord(2, 2.0),
+        TickEndRecord(2, 3, 2.5),
+        TickRecord(3, 3.0),
+        TickRecord(4, 4.0),
+        InboundRecord(b"\x00\x01"),
+        TickEndRecord(4, 1, 4.5),
+        EndRecord(4.5),
+    ]
