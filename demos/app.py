@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 
-from stdb_game import Client, ConnectionId, Identity, TickStats
+from stdb_game import Client, ConnectionId, Identity, ModuleSchema, TickStats
 from stdb_game.devserver.launcher import DevServerError
 from stdb_game.errors import StdbError
 from stdb_game.pygame.hud import ConnectionStatus, NetworkHUD, draw_connection_banner
@@ -54,6 +53,8 @@ class PygameDemo:
     """Base class of a demo window: subclasses fill in ``update``, ``draw`` and events."""
 
     title = "stdb_game demo"
+    #: The generated bindings' schema (typed rows); None fetches it from the server.
+    schema: ModuleSchema | None = None
 
     def __init__(
         self, client: Client, args: argparse.Namespace, mode: RunMode, server: ServerInfo
@@ -200,7 +201,7 @@ def _wait_until(deadline: float) -> float:
 def run_demo(
     demo: str,
     args: argparse.Namespace,
-    make_game: Callable[[Client, argparse.Namespace, RunMode, ServerInfo], PygameDemo],
+    make_game: type[PygameDemo],
 ) -> int:
     """Start or find the server, connect, play, print the bot summary; the exit status."""
     mode = decide_mode(args, demo)
@@ -211,7 +212,7 @@ def run_demo(
     try:
         with serve(args, demo) as server:
             try:
-                client = connect_client(args, server)
+                client = connect_client(args, server, make_game.schema)
             except (StdbError, OSError) as exc:
                 print(f"error: {describe_connect_failure(exc, server)}", file=sys.stderr)
                 return 1

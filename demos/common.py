@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stdb_game import AuthError, Client, ConnectError, CredentialStore, credentials_key
+from stdb_game import (
+    AuthError,
+    Client,
+    ConnectError,
+    CredentialStore,
+    ModuleSchema,
+    credentials_key,
+)
 from stdb_game.errors import StdbError
 
 __all__ = [
@@ -230,12 +237,19 @@ def identity_store(
     return CredentialStore(), credentials_key(server.url, server.database, client=args.client)
 
 
-def make_client(args: argparse.Namespace, server: ServerInfo) -> Client:
-    """A client with the demo's tick budget, stored identity and optional recording."""
+def make_client(
+    args: argparse.Namespace, server: ServerInfo, schema: ModuleSchema | None = None
+) -> Client:
+    """A client with the demo's tick budget, stored identity and optional recording.
+
+    ``schema`` is the generated bindings' ``SCHEMA``: rows then arrive as the typed classes
+    and no schema is fetched (the official modules have the same layout).
+    """
     store, key = identity_store(args, server)
     return Client(
         server.url,
         server.database,
+        schema=schema,
         budget_ms=args.budget_ms,
         credentials=store,
         credentials_key=key,
@@ -244,17 +258,19 @@ def make_client(args: argparse.Namespace, server: ServerInfo) -> Client:
     )
 
 
-def connect_client(args: argparse.Namespace, server: ServerInfo) -> Client:
+def connect_client(
+    args: argparse.Namespace, server: ServerInfo, schema: ModuleSchema | None = None
+) -> Client:
     """Connect; if a stored token is refused (the server was reset), forget it and retry once."""
     try:
-        return make_client(args, server).connect()
+        return make_client(args, server, schema).connect()
     except AuthError:
         store, key = identity_store(args, server)
         if store is None or key is None or store.load(key) is None:
             raise
         store.clear(key)
         print("the server refused the stored identity; starting with a new one", file=sys.stderr)
-        return make_client(args, server).connect()
+        return make_client(args, server, schema).connect()
 
 
 def describe_connect_failure(exc: BaseException, server: ServerInfo) -> str:

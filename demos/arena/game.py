@@ -20,6 +20,7 @@ from stdb_game import Client, ReducerEvent
 from ..app import PygameDemo
 from ..art import FOOD_COLORS, PLAYER_COLORS, shade
 from ..common import RunMode, ServerInfo, default_name
+from .bindings import SCHEMA, DbVector2
 from .bot import ArenaBot
 from .world import ArenaWorld, Blob, mass_to_radius
 
@@ -47,12 +48,14 @@ class ArenaGame(PygameDemo):
     """The pygame arena client (Blackholio rules, official tables and reducers)."""
 
     title = "stdb_game arena"
+    schema = SCHEMA
 
     def __init__(
         self, client: Client, args: argparse.Namespace, mode: RunMode, server: ServerInfo
     ) -> None:
         super().__init__(client, args, mode, server)
         self.world = ArenaWorld(client)
+        self.conn = self.world.conn
         self.name = default_name("bot" if mode.bot else "player", args)
         self.bot = ArenaBot() if mode.bot else None
         self.font = pygame.font.Font(None, 22)
@@ -95,13 +98,13 @@ class ArenaGame(PygameDemo):
 
     def split(self) -> None:
         if self.alive:
-            self.client.call_reducer("player_split")
+            self.conn.reducers.player_split()
             self.splits += 1
 
     def respawn(self) -> None:
         if not self.alive and self.now - self.respawn_asked > 1.0 and self.client.is_connected:
             self.respawn_asked = self.now
-            self.client.call_reducer("respawn")
+            self.conn.reducers.respawn()
             self.respawns += 1
 
     def _send_input(self) -> None:
@@ -114,7 +117,7 @@ class ArenaGame(PygameDemo):
         unchanged = last is not None and abs(d[0] - last[0]) + abs(d[1] - last[1]) < 0.02
         if unchanged and self.now - self.last_send < 1.0:
             return
-        self.client.call_reducer("update_player_input", d)
+        self.conn.reducers.update_player_input(DbVector2(d[0], d[1]))
         self.sent_direction = d
         self.last_send = self.now
         self.inputs_sent += 1
@@ -132,7 +135,7 @@ class ArenaGame(PygameDemo):
                 elif self.entered:
                     self.respawn()
             elif event.key == pygame.K_k and self.alive:
-                self.client.call_reducer("suicide")
+                self.conn.reducers.suicide()
         elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.entered:
             self.respawn()
 
@@ -144,7 +147,7 @@ class ArenaGame(PygameDemo):
             if player is not None:
                 self.entered = True
                 if not player.name:  # a new player; a returning one keeps name and circles
-                    client.call_reducer("enter_game", self.name)
+                    self.conn.reducers.enter_game(self.name)
         self.blobs = world.blobs(self.now)
         pid = world.my_player_id
         self.mine = [b for b in self.blobs if b.player_id == pid]

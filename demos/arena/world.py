@@ -5,7 +5,8 @@ The server moves every circle 20 times a second (``move_all_players``); the game
 *server* time of the transaction that moved it, and is sampled a little in the past, so
 circles glide at the speed they were simulated at, whatever the frame rate or network jitter.
 
-Only the official tables are read: ``config``, ``entity``, ``circle``, ``player``, ``food``.
+Only the official tables are read: ``config``, ``entity``, ``circle``, ``player``, ``food``,
+through the typed bindings in ``demos/arena/bindings`` (``python -m demos.bindings``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 from stdb_game import Client, EventCause, Identity, ReducerEvent, RowEventContext
 from stdb_game.interpolation import SnapshotInterpolator
+
+from .bindings import DbConnection
 
 __all__ = ["ArenaWorld", "Blob", "ServerClock", "mass_to_radius"]
 
@@ -82,6 +85,7 @@ class ArenaWorld:
 
     def __init__(self, client: Client, clock: Callable[[], float] = time.perf_counter) -> None:
         self.client = client
+        self.conn = DbConnection(client)  # needs Client(schema=SCHEMA): typed rows
         self._clock = clock
         self.server_clock = ServerClock()
         self.interp: SnapshotInterpolator[int, tuple[float, float, float]] = SnapshotInterpolator(
@@ -101,7 +105,7 @@ class ArenaWorld:
         self.others_seen: set[int] = set()
         self.subscription = client.subscribe([f"SELECT * FROM {t}" for t in TABLES])
         self.subscription.on_applied(self._applied)
-        db = client.db
+        db = self.conn.db
         db.config.on_insert(self._config)
         db.config.on_update(lambda ctx, _old, new: self._config(ctx, new))
         db.entity.on_update(self._entity_updated)
@@ -111,7 +115,7 @@ class ArenaWorld:
         db.food.on_delete(self._food_deleted)
         db.player.on_insert(self._player_seen)
         db.player.on_update(lambda ctx, _old, new: self._player_seen(ctx, new))
-        client.on_any_reducer(self._reducer)
+        client.on_any_reducer(self._reducer)  # every transaction stamps the server clock
 
     # ---- time -------------------------------------------------------------------------------
 
@@ -153,7 +157,7 @@ class ArenaWorld:
     def _circle_inserted(self, ctx: RowEventContext, row: Any) -> None:
         eid = row.entity_id
         self.circles[eid] = row.player_id
-        entity = self.client.db.entity.find(eid)
+        entity = self.conn.db.entity.find(eid)
         if entity is not None:
             p = entity.position
             self.interp.push(eid, (p.x, p.y, float(entity.mass)), self._stamp(ctx))
@@ -171,7 +175,7 @@ class ArenaWorld:
             )
 
     def _food_inserted(self, ctx: RowEventContext, row: Any) -> None:
-        entity = self.client.db.entity.find(row.entity_id)
+        entity = self.conn.db.entity.find(row.entity_id)
         if entity is None:
             return
         self.food[row.entity_id] = (entity.position.x, entity.position.y, float(entity.mass))
@@ -201,7 +205,7 @@ class ArenaWorld:
     @property
     def my_player(self) -> Any:
         me = self.me
-        return None if me is None else self.client.db.player.find(me)
+        return None if me is None else self.conn.db.player.find(me)
 
     @property
     def my_player_id(self) -> int | None:
@@ -209,7 +213,7 @@ class ArenaWorld:
         return None if p is None else int(p.player_id)
 
     def player(self, player_id: int) -> Any:
-        return self.client.db.player.find_by("player_id", player_id)
+        return self.conn.db.player.find_by_player_id(player_id)
 
     def player_name(self, player_id: int) -> str:
         p = self.player(player_id)
@@ -229,7 +233,7 @@ class ArenaWorld:
 
     def latest_blobs(self) -> list[Blob]:
         """Every circle where the server last put it (for decisions, not for drawing)."""
-        find = self.client.db.entity.find
+        find = self.conn.db.entity.find
         out: list[Blob] = []
         for eid, pid in self.circles.items():
             e = find(eid)
@@ -239,7 +243,7 @@ class ArenaWorld:
 
     def masses(self) -> dict[int, int]:
         """Total mass per player id, from the latest server state."""
-        find = self.client.db.entity.find
+        find = self.conn.db.entity.find
         totals: dict[int, int] = {}
         for eid, pid in self.circles.items():
             e = find(eid)

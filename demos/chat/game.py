@@ -18,7 +18,7 @@ from stdb_game import Client
 from ..app import PygameDemo
 from ..common import RunMode, ServerInfo, default_name
 from .editor import LineEditor
-from .model import ChatModel, Entry, identity_color
+from .model import SCHEMA, ChatModel, Entry, identity_color
 
 __all__ = ["ChatBot", "ChatGame"]
 
@@ -69,6 +69,7 @@ class ChatGame(PygameDemo):
     """The pygame chat client."""
 
     title = "stdb_game chat"
+    schema = SCHEMA
 
     def __init__(
         self, client: Client, args: argparse.Namespace, mode: RunMode, server: ServerInfo
@@ -161,7 +162,7 @@ class ChatGame(PygameDemo):
             me = model.user(model.me) if model.me is not None else None
             if self.bot is None and (me is None or me.name is None or self.args.name):
                 # A person starts with --name or a generated one; /name changes it.
-                model.client.call_reducer(model.set_name_reducer, self.name)
+                model.conn.reducers.set_name(self.name)
                 model.add_local("info", f"Welcome! You are {self.name}. {_help_line()}")
 
     def bot_step(self) -> None:

@@ -1,8 +1,8 @@
 """The chat's state, kept up to date by row and reducer callbacks; shared by window and terminal.
 
 It works against the official quickstart-chat module: tables ``user`` (identity, name,
-online) and ``message`` (sender, sent, text), reducers ``set_name`` and ``send_message``.
-The C# template's PascalCase names (``User``, ``SetName``...) are accepted too.
+online) and ``message`` (sender, sent, text), reducers ``set_name`` and ``send_message``,
+through the typed bindings in ``demos/chat/bindings`` (``python -m demos.bindings``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stdb_game import Client, EventCause, Identity, ReducerEvent, RowEventContext, Timestamp
+from stdb_game import Client, EventCause, Identity, RowEventContext, Timestamp
 
-__all__ = ["ChatModel", "Entry", "identity_color", "short_id"]
+from .bindings import SCHEMA, DbConnection
+
+__all__ = ["SCHEMA", "ChatModel", "Entry", "identity_color", "short_id"]
 
 HELP = "commands: /name NEW (rename), /help, /quit. PageUp/PageDown or the wheel scroll."
 
@@ -48,23 +50,16 @@ class Entry:
     seq: int = field(compare=False, default=0)
 
 
-def _pick(names: Any, *candidates: str) -> str:
-    for c in candidates:
-        if c in names:
-            return c
-    return candidates[0]
-
-
 class ChatModel:
     """Messages in time order, the users, and what went wrong with our own calls."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        schema = client.schema
-        self.user_table = _pick(schema.tables, "user", "User")
-        self.message_table = _pick(schema.tables, "message", "Message")
-        self.set_name_reducer = _pick(schema.reducers, "set_name", "SetName")
-        self.send_reducer = _pick(schema.reducers, "send_message", "SendMessage")
+        self.conn = DbConnection(client)  # needs Client(schema=SCHEMA): typed rows
+        self.user_table = "user"
+        self.message_table = "message"
+        self.set_name_reducer = "set_name"
+        self.send_reducer = "send_message"
         self.entries: list[Entry] = []
         self.listeners: list[Callable[[Entry], None]] = []
         self._seq = itertools.count(1)
@@ -79,12 +74,12 @@ class ChatModel:
         )
         self.subscription.on_applied(self._applied)
         self.subscription.on_error(self._subscription_failed)
-        users = client.table(self.user_table)
-        users.on_insert(self._user_inserted)
-        users.on_update(self._user_updated)
-        client.table(self.message_table).on_insert(self._message_inserted)
-        client.on_reducer(self.set_name_reducer, self._our_call)
-        client.on_reducer(self.send_reducer, self._our_call)
+        db = self.conn.db
+        db.user.on_insert(self._user_inserted)
+        db.user.on_update(self._user_updated)
+        db.message.on_insert(self._message_inserted)
+        self.conn.reducers.on_set_name(self._our_call)
+        self.conn.reducers.on_send_message(self._our_call)
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -93,7 +88,7 @@ class ChatModel:
         return self.client.identity
 
     def user(self, identity: Identity) -> Any:
-        return self.client.table(self.user_table).find(identity)
+        return self.conn.db.user.find(identity)
 
     def name_of(self, identity: Identity | None) -> str:
         if identity is None:
@@ -106,7 +101,7 @@ class ChatModel:
         """(online, offline) users, each sorted by name; you first among the online."""
         online: list[Any] = []
         offline: list[Any] = []
-        for row in self.client.table(self.user_table).iter():
+        for row in self.conn.db.user.iter():
             (online if row.online else offline).append(row)
         me = self.me
         online.sort(key=lambda r: (r.identity != me, self.name_of(r.identity).lower()))
@@ -125,7 +120,7 @@ class ChatModel:
             cmd, _, rest = stripped.partition(" ")
             cmd = cmd.lower()
             if cmd == "/name":
-                self.client.call_reducer(self.set_name_reducer, rest.strip())
+                self.conn.reducers.set_name(rest.strip())
             elif cmd in ("/quit", "/exit"):
                 self.quit_requested = True
             elif cmd == "/help":
@@ -134,7 +129,7 @@ class ChatModel:
                 self.add_local("error", f"unknown command {cmd}; {HELP}")
             return
         # Empty messages are sent too: the module refuses them, and the refusal is shown.
-        self.client.call_reducer(self.send_reducer, line)
+        self.conn.reducers.send_message(line)
         self.sent += 1
 
     def add_local(self, kind: str, text: str) -> Entry:
@@ -189,7 +184,7 @@ class ChatModel:
         micros = Timestamp.now().micros_since_epoch
         self._add(Entry((micros, next(self._seq)), "notice", text, who))
 
-    def _our_call(self, ev: ReducerEvent) -> None:
+    def _our_call(self, ev: Any) -> None:  # a ReducerEventOf[SetNameArgs | SendMessageArgs]
         if not ev.is_ours or ev.committed:
             return
         what = "rename" if ev.reducer_name == self.set_name_reducer else "message"

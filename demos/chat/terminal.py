@@ -18,7 +18,7 @@ from stdb_game import Client, ClientState
 from stdb_game.errors import StdbError
 
 from ..common import connect_client, default_name, describe_connect_failure, serve
-from .model import ChatModel, Entry
+from .model import SCHEMA, ChatModel, Entry
 
 __all__ = ["LineReader", "format_entry", "run_terminal"]
 
@@ -105,7 +105,7 @@ def run_terminal(args: argparse.Namespace) -> int:
     try:
         with serve(args, "chat") as server:
             try:
-                client = connect_client(args, server)
+                client = connect_client(args, server, SCHEMA)
             except (StdbError, OSError) as exc:
                 print(f"error: {describe_connect_failure(exc, server)}", file=sys.stderr)
                 return 1
@@ -147,7 +147,7 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
             named = True
             me = model.user(model.me) if model.me is not None else None
             if me is None or me.name is None or args.name:
-                client.call_reducer(model.set_name_reducer, name)
+                model.conn.reducers.set_name(name)
         down = client.state is not ClientState.CONNECTED
         if down != was_down:
             print("-- connection lost, reconnecting..." if down else "-- reconnected", flush=True)
