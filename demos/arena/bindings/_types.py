@@ -195,7 +195,10 @@ class MoveAllPlayersTimer(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, MoveAllPlayersTimer | None, MoveAllPlayersTimer | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, MoveAllPlayersTimer | None, MoveAllPlayersTimer | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("move_all_players_timer", fn)
@@ -234,7 +237,10 @@ class SpawnFoodTimer(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, SpawnFoodTimer | None, SpawnFoodTimer | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, SpawnFoodTimer | None, SpawnFoodTimer | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("spawn_food_timer", fn)
@@ -273,7 +279,10 @@ class CircleDecayTimer(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, CircleDecayTimer | None, CircleDecayTimer | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, CircleDecayTimer | None, CircleDecayTimer | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("circle_decay_timer", fn)
@@ -319,7 +328,15 @@ class CircleRecombineTimer(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, CircleRecombineTimer | None, CircleRecombineTimer | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [
+                str,
+                CircleRecombineTimer | None,
+                CircleRecombineTimer | None,
+                _rt.ReducerEvent | None,
+            ],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("circle_recombine_timer", fn)
@@ -373,17 +390,30 @@ class ConsumeEntityTimer(_rt.GeneratedProduct):
     @classmethod
     def filter_by_consumed_entity_id(cls, consumed_entity_id: int) -> list[ConsumeEntityTimer]:
         """Rows whose ``consumed_entity_id`` is ``consumed_entity_id`` (no index: scans the table)."""
-        return _rt.filter_scan(cls, "consume_entity_timer", "consumed_entity_id", consumed_entity_id)
+        return _rt.filter_scan(
+            cls,
+            "consume_entity_timer",
+            "consumed_entity_id",
+            consumed_entity_id,
+        )
 
     @classmethod
     def filter_by_consumer_entity_id(cls, consumer_entity_id: int) -> list[ConsumeEntityTimer]:
         """Rows whose ``consumer_entity_id`` is ``consumer_entity_id`` (no index: scans the table)."""
-        return _rt.filter_scan(cls, "consume_entity_timer", "consumer_entity_id", consumer_entity_id)
+        return _rt.filter_scan(
+            cls,
+            "consume_entity_timer",
+            "consumer_entity_id",
+            consumer_entity_id,
+        )
 
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, ConsumeEntityTimer | None, ConsumeEntityTimer | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, ConsumeEntityTimer | None, ConsumeEntityTimer | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("consume_entity_timer", fn)
