@@ -278,7 +278,7 @@ class NetworkHUD:
         bar_w = rect.width / n
         for i, v in enumerate(values):
             h = max(1, int(rect.height * min(v, top) / top))
-            over = target is not None and v > target
+            over = target is not None and v > target * 1.2  # small jitter is not a problem
             color = (240, 120, 90) if over else (90, 170, 240)
             x = rect.x + int(i * bar_w)
             pygame.draw.rect(panel, color, (x, rect.bottom - h, max(1, int(bar_w)), h))
