@@ -119,3 +119,20 @@ def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, 
     assert summary["my_messages_seen"] >= 1, summary["messages"]
     assert summary["identity"] is not None
     assert summary["timing"]["frames"] > 14 * 30  # the loop kept running while the server was gone
+
+
+def test_record_flag_writes_a_replayable_session(
+    chat_server: DevServerHandle, bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    rec = tmp_path / "chat.stdbrec"
+    bot = start_bot(
+        "chat", ["--bot", "--seconds", "3", "--server", chat_server.url, "--client", "9",
+                 "--record", str(rec)], bot_env,
+    )  # fmt: skip
+    finish(bot)
+    out = subprocess.run(
+        [sys.executable, "-m", "stdb_game.cli", "replay", str(rec), "--summary"],
+        cwd=ROOT, env=bot_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "SubscribeMultiApplied" in out.stdout and "CallReducer" in out.stdout
