@@ -7,7 +7,9 @@ item per line with a trailing comma, which the formatter then keeps as it is.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -101,6 +103,12 @@ def layout(e: Expr, indent: str, prefix: str = "", suffix: str = "") -> list[str
     flat = e.flat()
     if len(indent) + len(prefix) + len(flat) + len(suffix) <= WIDTH:
         return [f"{indent}{prefix}{flat}{suffix}"]
+    splittable = isinstance(e, Bracket) and e.items
+    head_fits = isinstance(e, Bracket) and len(indent) + len(prefix) + len(e.head) + 1 <= WIDTH
+    rhs = prefix.rstrip().endswith(("=", ":")) or prefix == "return "
+    if rhs and not (splittable and head_fits):
+        # As ruff does: wrap the right-hand side in parentheses rather than split it badly.
+        return [f"{indent}{prefix}(", *layout(e, indent + INDENT), f"{indent}){suffix}"]
     sub = e.lines(indent)
     sub[0] = f"{indent}{prefix}{sub[0]}"
     sub[-1] = f"{sub[-1]}{suffix}"
@@ -146,9 +154,68 @@ def signature(
     if len(one) <= WIDTH:
         return [*out, one]
     out.append(f"{indent}def {name}(")
-    out.extend(f"{indent}{INDENT}{p}," for p in params)
+    for p in params:
+        pname, sep, ann = p.partition(": ")
+        if sep and " = " not in ann:
+            out += layout(ann_expr(ann), indent + INDENT, f"{pname}: ", ",")
+        else:
+            out.append(f"{indent}{INDENT}{p},")
     out.append(f"{indent}) -> {returns}:")
     return out
+
+
+_ANN_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*|\(\)|\.\.\.|[\[\],|])")
+
+
+def ann_expr(text: str) -> Expr:
+    """An annotation as an ``Expr``, so a long one breaks inside its brackets as ruff does."""
+    tokens = _ANN_TOKEN.findall(text)
+    if "".join(tokens) != text.replace(" ", ""):
+        return Atom(text)  # not the small grammar below: print as is
+    pos = 0
+
+    def union() -> Expr:
+        nonlocal pos
+        terms = [term()]
+        while pos < len(tokens) and tokens[pos] == "|":
+            pos += 1
+            terms.append(term())
+        return terms[0] if len(terms) == 1 else Atom(" | ".join(t.flat() for t in terms))
+
+    def items(close: str) -> list[Expr]:
+        nonlocal pos
+        out: list[Expr] = []
+        while tokens[pos] != close:
+            out.append(union())
+            if tokens[pos] == ",":
+                pos += 1
+        pos += 1
+        return out
+
+    def term() -> Expr:
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok == "[":
+            return Bracket("", "[", "]", items("]"))
+        if pos < len(tokens) and tokens[pos] == "[":
+            pos += 1
+            return Bracket(tok, "[", "]", items("]"))
+        return Atom(tok)
+
+    try:
+        expr = union()
+    except IndexError:
+        return Atom(text)
+    return expr if pos == len(tokens) else Atom(text)
+
+
+def class_line(name: str, base: str) -> list[str]:
+    """``class name(base):``, its base on a line of its own when it does not fit."""
+    one = f"class {name}({base}):"
+    if len(one) <= WIDTH:
+        return [one]
+    return [f"class {name}(", f"{INDENT}{base},", "):"]
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -179,6 +246,8 @@ class Module:
     extra_from: dict[str, set[str]] = field(default_factory=dict)
     local: dict[str, set[str]] = field(default_factory=dict)
     uses_rt: bool = False
+    #: class name -> the generated module defining it
+    local_classes: dict[str, str] = field(default_factory=dict)
 
     def use(self, text: str, local_classes: dict[str, str]) -> str:
         """Record what an annotation/expression refers to; return it unchanged."""
@@ -242,7 +311,21 @@ def _from_line(module: str, names: str) -> str:
     return "\n".join([f"from {module} import (", *(f"{INDENT}{p}," for p in parts), ")"])
 
 
+def _names_in_code(lines: list[str]) -> set[str]:
+    """Names the code refers to (not attributes after a dot, not inside strings/comments)."""
+    found: set[str] = set()
+    prev = ""
+    readline = io.StringIO("\n".join(lines) + "\n").readline
+    for tok in tokenize.generate_tokens(readline):
+        if tok.type == tokenize.NAME and prev != ".":
+            found.add(tok.string)
+        prev = tok.string
+    return found
+
+
 def _file(header: list[str], docstring: str, mod: Module, own: str, body: list[str]) -> str:
+    for name in _names_in_code(body):
+        mod.use(name, mod.local_classes)
     imports = mod.imports(own)
     while imports and imports[-1] == "":
         imports.pop()
@@ -335,7 +418,7 @@ class Renderer:
     # -- _types.py --
 
     def types_file(self) -> str:
-        mod = Module()
+        mod = Module(local_classes=self.where)
         body: list[str] = []
         for c in self.m.classes.values():
             if isinstance(c, ProductClass):
@@ -359,17 +442,24 @@ class Renderer:
             doc = f"Type ``{c.wire_name}``: rows of table {names}."
         else:
             doc = f"Type ``{c.wire_name}``."
-        out = ["", "", f"class {c.name}(_rt.GeneratedProduct):", f'    """{doc_text(doc)}"""', ""]
+        out = [
+            "",
+            "",
+            *class_line(c.name, "_rt.GeneratedProduct"),
+            f'    """{doc_text(doc)}"""',
+            "",
+        ]
         attrs = [f.attr for f in c.fields]
         out += layout(tup([s(a) for a in sorted(attrs, key=natural_key)]), INDENT, "__slots__ = ")
         out += layout(tup([s(a) for a in attrs]), INDENT, "_FIELDS: ClassVar[tuple[str, ...]] = ")
         out.append("")
         for f in c.fields:
-            out.append(f"{INDENT}{f.attr}: {mod.use(f.ann, w)}")
+            out += layout(ann_expr(mod.use(f.ann, w)), INDENT, f"{f.attr}: ")
         out.append("")
         params = ["self", *(f"{f.attr}: {f.ann}" for f in c.fields)]
         out += signature(INDENT, "__init__", params, "None")
-        out += [f"{INDENT * 2}self.{f.attr} = {f.attr}" for f in c.fields]
+        for f in c.fields:
+            out += layout(Atom(f.attr), INDENT * 2, f"self.{f.attr} = ")
         if len(c.tables) == 1:
             out += self.old_style_methods(mod, c, c.tables[0])
         return out
@@ -389,27 +479,27 @@ class Renderer:
             INDENT, t.old_iter, ["cls"], mod.use(f"Iterator[{row}]", w), decorators=["@classmethod"]
         )
         out.append(f'{ind2}"""Every cached row of table ``{doc_text(t.wire)}``."""')
-        out.append(f"{ind2}return _rt.iter_rows(cls, {table})")
+        out += layout(call("_rt.iter_rows", *_atoms("cls", table)), ind2, "return ")
         for name, col, kind in t.old_filters:
             f = c.fields[col]
             if kind == "unique":
                 ret = f"{row} | None"
                 doc = f"The row whose ``{f.attr}`` is ``{f.attr}`` (unique: one dict lookup)."
-                expr = f"_rt.find_unique(cls, {table}, {col}, {f.attr})"
+                expr = call("_rt.find_unique", *_atoms("cls", table, str(col), f.attr))
             elif kind == "index":
                 ret = f"list[{row}]"
                 doc = f"Rows whose ``{f.attr}`` is ``{f.attr}`` (indexed: one dict lookup)."
-                expr = f"_rt.filter_index(cls, {table}, {col}, {f.attr})"
+                expr = call("_rt.filter_index", *_atoms("cls", table, str(col), f.attr))
             else:
                 ret = f"list[{row}]"
                 doc = f"Rows whose ``{f.attr}`` is ``{f.attr}`` (no index: scans the table)."
-                expr = f"_rt.filter_scan(cls, {table}, {py_str(f.attr)}, {f.attr})"
+                expr = call("_rt.filter_scan", *_atoms("cls", table, py_str(f.attr), f.attr))
             out.append("")
             out += signature(
                 INDENT, name, ["cls", f"{f.attr}: {f.ann}"], ret, decorators=["@classmethod"]
             )
             out.append(f'{ind2}"""{doc}"""')
-            out += layout(Atom(expr), ind2, "return ")
+            out += layout(expr, ind2, "return ")
         cb = mod.use(
             f"Callable[[str, {row} | None, {row} | None, _rt.ReducerEvent | None], None]", w
         )
@@ -425,7 +515,7 @@ class Renderer:
             f'{ind2}"""``fn(row_op, old, new, reducer_event)``; row_op: "insert", '
             '"delete" or "update"."""'
         )
-        out.append(f"{ind2}return _rt.register_row_update({table}, fn)")
+        out += layout(call("_rt.register_row_update", *_atoms(table, "fn")), ind2, "return ")
         return out
 
     def enum_class(self, mod: Module, c: EnumClass) -> list[str]:
@@ -433,10 +523,12 @@ class Renderer:
         out = [
             "",
             "",
-            f"class {c.name}(enum.IntEnum):",
+            *class_line(c.name, "enum.IntEnum"),
             f'    """Enum ``{doc_text(c.wire_name)}`` (a sum type whose variants carry no data)."""',
             "",
         ]
+        out += layout(ann_expr(f"ClassVar[tuple[{c.name}, ...]]"), INDENT, "_by_tag: ")
+        out.append("")
         out += [f"{INDENT}{member} = {tag}" for tag, (member, _) in enumerate(c.members)]
         out.append("")
         out += signature(
@@ -447,8 +539,9 @@ class Renderer:
             decorators=["@classmethod"],
         )
         out.append(f'{INDENT * 2}"""The member for a decoded tag (the codec calls this)."""')
-        out.append(f"{INDENT * 2}return _MEMBERS_{c.name}[tag]")
-        out += ["", "", f"_MEMBERS_{c.name}: tuple[{c.name}, ...] = tuple({c.name})"]
+        out.append(f"{INDENT * 2}return cls._by_tag[tag]")
+        out += ["", ""]
+        out += layout(call("tuple", Atom(c.name)), "", f"{c.name}._by_tag = ")
         return out
 
     def tagged_class(self, mod: Module, c: TaggedClass) -> list[str]:
@@ -458,12 +551,15 @@ class Renderer:
         out = [
             "",
             "",
-            f"class {c.name}(_rt.TaggedSum):",
+            *class_line(c.name, "_rt.TaggedSum"),
             f'    """Sum type ``{doc_text(c.wire_name)}``: one of {names}."""',
             "",
             "    __slots__ = ()",
-            "",
         ]
+        out += layout(
+            ann_expr(f"ClassVar[tuple[Callable[[Any], {c.name}], ...]]"), INDENT, "_variants: "
+        )
+        out.append("")
         out += signature(
             INDENT,
             "_from_sum",
@@ -475,10 +571,10 @@ class Renderer:
             f'{INDENT * 2}"""The variant for a decoded ``(tag, payload)`` (the codec calls '
             'this)."""'
         )
-        out.append(f"{INDENT * 2}return _VARIANTS_{c.name}[tag](payload)")
+        out.append(f"{INDENT * 2}return cls._variants[tag](payload)")
         for v in c.variants:
             vdoc = f"Variant ``{v.wire}`` of ``{c.wire_name}`` (tag {v.tag})."
-            out += ["", "", f"class {v.class_name}({c.name}):", f'    """{doc_text(vdoc)}"""', ""]
+            out += ["", "", *class_line(v.class_name, c.name), f'    """{doc_text(vdoc)}"""', ""]
             if v.ann is None:
                 out += [
                     "    __slots__ = ()",
@@ -511,15 +607,13 @@ class Renderer:
             for v in c.variants
         ]
         out += ["", ""]
-        out += layout(
-            tup(items), "", f"_VARIANTS_{c.name}: tuple[Callable[[Any], {c.name}], ...] = "
-        )
+        out += layout(tup(items), "", f"{c.name}._variants = ")
         return out
 
     # -- _schema.py --
 
     def schema_file(self) -> str:
-        mod = Module()
+        mod = Module(local_classes=self.where)
         w = self.where
         mod.extra_from["stdb_game.sats"] = {"types as _t"}
         mod.extra_from["stdb_game.schema"] = {"ModuleSchema", "ReducerDef", "TableDef"}
@@ -618,13 +712,13 @@ class Renderer:
 
     def table_file(self, t: TableModel) -> str:
         w = self.where
-        mod = Module()
+        mod = Module(local_classes=self.where)
         mod.use(f"_rt {t.row_ann}", w)
         row = t.row_ann
         cols = t.columns
         body = ["", ""]
         kind = "public" if t.public else "private (only its owner sees its rows)"
-        body.append(f"class {t.handle_class}(_rt.TableView[{row}]):")
+        body += class_line(t.handle_class, f"_rt.TableView[{row}]")
         doc = f"Table ``{t.wire}`` ({kind}) in the client cache, typed: ``conn.db.{t.attr}``."
         body.append(f'    """{doc_text(doc)}"""')
         body.append("")
@@ -636,19 +730,22 @@ class Renderer:
             body.append("")
         for attr, col, unique in t.accessors:
             kind_cls = "UniqueColumn" if unique else "IndexedColumn"
-            body.append(f"{INDENT}{attr}: _rt.{kind_cls}[{row}, {mod.use(cols[col].ann, w)}]")
+            ann = f"_rt.{kind_cls}[{row}, {mod.use(cols[col].ann, w)}]"
+            body += layout(ann_expr(ann), INDENT, f"{attr}: ")
         body.append("")
         body += signature(INDENT, "__init__", ["self", "client: _rt.Client"], "None")
-        body.append(f"{INDENT * 2}super().__init__(client, {py_str(t.wire)})")
+        body += layout(call("super().__init__", *_atoms("client", py_str(t.wire))), INDENT * 2)
         for attr, col, unique in t.accessors:
             kind_cls = "UniqueColumn" if unique else "IndexedColumn"
-            body.append(f"{INDENT * 2}self.{attr} = _rt.{kind_cls}(self._cache, {col})")
+            ctor = call(f"_rt.{kind_cls}", *_atoms("self._cache", str(col)))
+            body += layout(ctor, INDENT * 2, f"self.{attr} = ")
         if t.primary_key is not None:
             f = cols[t.primary_key]
             body.append("")
             body += signature(INDENT, "find", ["self", f"{f.attr}: {f.ann}"], f"{row} | None")
             body.append(f'{INDENT * 2}"""The row with primary key ``{f.attr}``, or None."""')
-            body.append(f"{INDENT * 2}return self._find({t.primary_key}, {f.attr})")
+            find = call("self._find", *_atoms(str(t.primary_key), f.attr))
+            body += layout(find, INDENT * 2, "return ")
         for k in t.finds:
             f = cols[k.columns[0]]
             body.append("")
@@ -656,7 +753,8 @@ class Renderer:
             body.append(
                 f'{INDENT * 2}"""The row whose unique ``{f.attr}`` is ``{f.attr}``, or None."""'
             )
-            body.append(f"{INDENT * 2}return self._find({k.columns[0]}, {f.attr})")
+            find = call("self._find", *_atoms(str(k.columns[0]), f.attr))
+            body += layout(find, INDENT * 2, "return ")
         for k in t.filters:
             fs = [cols[c] for c in k.columns]
             params = ["self", *(f"{f.attr}: {f.ann}" for f in fs)]
@@ -666,7 +764,8 @@ class Renderer:
                 body.append(
                     f'{INDENT * 2}"""Rows whose indexed ``{fs[0].attr}`` is ``{fs[0].attr}``."""'
                 )
-                body.append(f"{INDENT * 2}return self._filter({k.columns[0]}, {fs[0].attr})")
+                filt = call("self._filter", *_atoms(str(k.columns[0]), fs[0].attr))
+                body += layout(filt, INDENT * 2, "return ")
             else:
                 names = ", ".join(f.attr for f in fs)
                 body.append(f'{INDENT * 2}"""Rows whose indexed ({names}) equal the arguments."""')
@@ -695,7 +794,7 @@ class Renderer:
 
     def reducer_file(self, r: ReducerModel) -> str:
         w = self.where
-        mod = Module()
+        mod = Module(local_classes=self.where)
         mod.use("_rt Callable Identity", w)
         wire = py_str(r.wire)
         exported = ["reducer_name", r.old_register] + ([r.old_call] if r.old_call else [])
@@ -714,7 +813,7 @@ class Renderer:
         body += ["", "", *signature("", r.old_register, [f"fn: {cb}"], "_rt.CallbackHandle")]
         names = ", ".join(["caller_identity", "status", "message", *(p.attr for p in r.params)])
         body.append(f'{INDENT}"""``fn({names})`` after each run of ``{doc_text(r.wire)}``."""')
-        body.append(f"{INDENT}return _rt.register_on_reducer({wire}, fn)")
+        body += layout(call("_rt.register_on_reducer", *_atoms(wire, "fn")), INDENT, "return ")
         kind = "lifecycle reducer" if r.lifecycle else "reducer"
         doc = f"The {kind} ``{r.wire}`` in the old SDK's style, on the current client."
         return _file(self.header, doc, mod, r.module, body)
@@ -723,7 +822,7 @@ class Renderer:
 
     def db_file(self) -> str:
         w = self.where
-        mod = Module()
+        mod = Module(local_classes=self.where)
         mod.use("_rt Any", w)
         mod.local["_schema"] = {"SCHEMA"}
         body = [
@@ -741,13 +840,13 @@ class Renderer:
         if self.m.tables:
             body.append("")
         for t in self.m.tables:
-            body.append(f"{INDENT}{t.attr}: {mod.use(t.handle_class, w)}")
+            body += layout(Atom(mod.use(t.handle_class, w)), INDENT, f"{t.attr}: ")
         body.append("")
         body += signature(INDENT, "__init__", ["self", "client: _rt.Client"], "None")
         if not self.m.tables:
             body.append(f"{INDENT * 2}pass")
         for t in self.m.tables:
-            body.append(f"{INDENT * 2}self.{t.attr} = {t.handle_class}(client)")
+            body += layout(call(t.handle_class, Atom("client")), INDENT * 2, f"self.{t.attr} = ")
         body += ["", "", "class RemoteReducers(_rt.ReducersView):"]
         body.append(
             '    """Call reducers (``conn.reducers.<name>(...)``) and watch their runs '
@@ -775,7 +874,8 @@ class Renderer:
                 f'{INDENT * 2}"""``fn(event)`` after each run of ``{doc_text(r.wire)}`` '
                 '(typed ``event.args``)."""'
             )
-            body.append(f"{INDENT * 2}return self._on({py_str(r.wire)}, fn)")
+            on = call("self._on", *_atoms(py_str(r.wire), "fn"))
+            body += layout(on, INDENT * 2, "return ")
         body += [
             "",
             "",
@@ -800,7 +900,7 @@ class Renderer:
     # -- __init__.py --
 
     def init_file(self) -> str:
-        mod = Module()
+        mod = Module(local_classes=self.where)
         exported = ["SCHEMA", "DbConnection", "RemoteReducers", "RemoteTables", "connect"]
         mod.local["_db"] = {"DbConnection", "RemoteReducers", "RemoteTables", "connect"}
         mod.local["_schema"] = {"SCHEMA"}
@@ -830,6 +930,10 @@ class _DictItem(Expr):
     def lines(self, indent: str) -> list[str]:
         sub = self.value.lines(indent)
         return [f"{self.key}: {sub[0]}", *sub[1:]]
+
+
+def _atoms(*texts: str) -> list[Expr]:
+    return [Atom(t) for t in texts]
 
 
 def _all(names: Sequence[str]) -> list[str]:

@@ -124,7 +124,9 @@ def reducer(name: str, *params: tuple[str, Json], lifecycle: str | None = None) 
 
 
 # Typespace indexes.
-EVERYTHING, COLOR, SHAPE, VEC2, POSITION, TICK_TIMER, SECRET, TREE, FOREST, FROM_ROW = range(10)
+EVERYTHING, COLOR, SHAPE, VEC2, POSITION, TICK_TIMER, SECRET, TREE, FOREST, FROM_ROW, LONG = range(
+    11
+)
 
 INTS = ["I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256"]
 
@@ -189,6 +191,12 @@ def synthetic_schema() -> Json:
             ("count", prim("U32")),
             ("playerId", prim("U32")),
         ),
+        # Long names: generated lines must wrap the way ruff format wraps them.
+        product(
+            ("scheduled_identifier_of_the_consume_event", prim("U64")),
+            ("consumed_entity_identifier_in_the_world", prim("U32")),
+            ("optional_list_of_optional_nested_vectors", option(array(option(ref(VEC2))))),
+        ),
     ]
     names = {
         EVERYTHING: "Everything",
@@ -200,6 +208,7 @@ def synthetic_schema() -> Json:
         SECRET: "Secret",
         TREE: "Tree",
         FOREST: "Forest",
+        LONG: "ConsumeEntityTimerWithAnExtraordinarilyLongName",
     }
     color_col = [n for n, _ in EVERYTHING_FIELDS].index("color")
     return {
@@ -223,6 +232,13 @@ def synthetic_schema() -> Json:
                 btree=[("entity_id", [0]), ("slot", [1]), ("xy", [2, 3]), ("zone", [4])],
                 unique=[[0], [1]],
             ),
+            table(
+                "consume_entity_timer_with_an_extraordinarily_long_name",
+                LONG,
+                pk=0,
+                btree=[("consumed_entity_identifier_in_the_world", [1])],
+                unique=[[0]],
+            ),
             table("secret", SECRET, pk=0, btree=[("id", [0])], unique=[[0]], public=False),
             table(
                 "tick_timer",
@@ -243,10 +259,53 @@ def synthetic_schema() -> Json:
             reducer("send_bytes", ("data", array(prim("U8")))),
             reducer("import", ("class", prim("U32")), ("lambda", prim("String"))),
             reducer("no_args"),
+            reducer(
+                "reducer_with_a_rather_long_name_for_wrapping",
+                ("first_parameter_with_a_long_name", ref(LONG)),
+                ("second_parameter_with_a_long_name", option(array(option(ref(VEC2))))),
+            ),
         ],
         "types": [
             {"name": {"scope": [], "name": n}, "ty": i, "custom_ordering": True}
             for i, n in sorted(names.items(), key=lambda kv: kv[1])
+        ],
+        "misc_exports": [],
+        "row_level_security": [],
+    }
+
+
+def long_names_schema() -> Json:
+    """Names long enough that generated lines must wrap (and imports come from index params)."""
+    col = "column_name_that_is_long_" + "b" * 40
+    row_name = "RowTypeNameThatIsLong" + "C" * 40
+    sum_name = "SumTypeNameThatIsLong" + "D" * 40
+    return {
+        "typespace": {
+            "types": [
+                product(
+                    (col, prim("U32")),
+                    (col + "_2", option(option(array(prim("String"))))),
+                    ("e", ref(1)),
+                ),
+                sum_(("VariantWithAVeryLongName" + "Z" * 40, prim("String")), ("Short", UNIT)),
+            ]
+        },
+        "tables": [
+            table(
+                "table_with_a_name_that_is_really_quite_long_" + "a" * 30,
+                0,
+                pk=0,
+                btree=[(col, [0]), ("ab", [0, 2])],
+                unique=[[0]],
+            )
+        ],
+        "reducers": [
+            reducer("reducer_" + "r" * 70, (col, ref(0)), (col + "_x", ref(1)), ("p3", prim("U8"))),
+            reducer("lifecycle_" + "q" * 70, lifecycle="OnConnect"),
+        ],
+        "types": [
+            {"name": {"scope": [], "name": row_name}, "ty": 0, "custom_ordering": True},
+            {"name": {"scope": [], "name": sum_name}, "ty": 1, "custom_ordering": True},
         ],
         "misc_exports": [],
         "row_level_security": [],

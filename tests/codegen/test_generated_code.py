@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASIC_JSON, CHAT_JSON, REPO, run_tool
-from synthetic import synthetic_schema
+from synthetic import long_names_schema, synthetic_schema
 
 from stdb_game import __version__
 from stdb_game.codegen import generate, load_schema_file, render_bindings, schema_digest
@@ -73,6 +73,7 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate(load_schema_file(CHAT_JSON), root / "chat_pkg", CHAT_JSON.name)
     generate(load_schema_file(BASIC_JSON), root / "basic_pkg", BASIC_JSON.name)
     generate(synthetic_schema(), root / "synth_pkg", "synthetic.json")
+    generate(long_names_schema(), root / "long_pkg", "long.json")
     return root
 
 
@@ -154,7 +155,7 @@ def test_generated_packages_pass_mypy_strict_and_type_user_code(packages: Path) 
     (packages / "usage.py").write_text(USAGE)
     (packages / "misuse.py").write_text(MISUSE)
     config = str(REPO / "pyproject.toml")
-    files = ("chat_pkg", "basic_pkg", "synth_pkg", "usage.py", "misuse.py")
+    files = ("chat_pkg", "basic_pkg", "synth_pkg", "long_pkg", "usage.py", "misuse.py")
     run = run_tool("mypy", "--config-file", config, "--strict", *files, cwd=packages)
     errors = [ln for ln in run.stdout.splitlines() if ": error:" in ln]
     assert all(ln.startswith("misuse.py:") for ln in errors), run.stdout + run.stderr
