@@ -24,6 +24,7 @@ from stdb_game import (
     ConnectError,
     CredentialStore,
     ModuleSchema,
+    ReconnectPolicy,
     credentials_key,
 )
 from stdb_game.errors import StdbError
@@ -255,6 +256,8 @@ def make_client(
         credentials_key=key,
         record_to=getattr(args, "record", None),
         connect_timeout=8.0,
+        # A game retries at least every 2 s: a player waits for the server, not the backoff.
+        reconnect=ReconnectPolicy(max_delay=2.0, connect_timeout=2.0),
     )
 
 
