@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .codec import Codec, decode, encode, get_codec
+from .json import value_from_json, value_to_json
 from .types import (
     AlgebraicType,
     ArrayType,
@@ -37,4 +38,6 @@ __all__ = [
     "decode",
     "encode",
     "get_codec",
+    "value_from_json",
+    "value_to_json",
 ]
