@@ -6,9 +6,11 @@ Values are generated in the codec's canonical Python form (what ``decode`` retur
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from stdb_game.sats import types as t
@@ -21,6 +23,13 @@ from stdb_game.sats.values import (
     SumValue,
     TimeDuration,
     Timestamp,
+)
+
+#: Shared settings; ``SATS_EXAMPLES=5000 pytest tests/sats`` runs a longer fuzz.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("SATS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 INT_RANGES: dict[str, tuple[int, int]] = {

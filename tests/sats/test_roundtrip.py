@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from vector_types import same_value
 
@@ -19,6 +19,7 @@ from stdb_game.sats.values import Some, SumValue
 
 from .strategies import (
     INT_RANGES,
+    SETTINGS,
     algebraic_types,
     contains,
     ints,
@@ -26,8 +27,6 @@ from .strategies import (
     types_and_wire_bytes,
     values,
 )
-
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def roundtrip(ty: AlgebraicType, value: Any) -> bytes:
