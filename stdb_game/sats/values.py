@@ -346,6 +346,9 @@ class ScheduleAt:
     def __repr__(self) -> str:
         return f"ScheduleAt.{'interval' if self.tag == 0 else 'time'}({self._value!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ScheduleAt, (self._value,))
+
 
 class Some(Generic[T]):
     """An explicit ``some`` for nested options: ``Some(None)`` is Some(None), not None.
