@@ -355,7 +355,11 @@ class DbConnectionBase:
     """Base of the generated ``DbConnection``: a ``Client`` plus typed ``db`` and ``reducers``."""
 
     def __init__(self, client: Client, schema: ModuleSchema) -> None:
-        if client.schema is not schema:
+        try:
+            has = client.schema
+        except StdbError:
+            has = None
+        if has is not schema:
             raise SchemaError(
                 "this client was built with another schema; pass schema=SCHEMA of the "
                 "generated bindings (or use their connect())"

@@ -190,3 +190,34 @@ def test_unnamed_and_scoped_types_get_derived_class_names() -> None:
 def test_v9_wrapper_is_accepted() -> None:
     raw = load_schema_file(CHAT_JSON)
     assert render_bindings({"V9": raw}, "c.json") == render_bindings(raw, "c.json")
+
+
+def test_a_row_type_shared_by_two_tables_gets_no_old_style_classmethods() -> None:
+    raw = minimal(tables=[table("thing", 0, pk=0), table("other_thing", 0, pk=0)])
+    m = build_model(raw)
+    assert [t.wire for t in m.classes[0].tables] == ["thing", "other_thing"]  # type: ignore[union-attr]
+    files = render_bindings(raw, "x.json")
+    assert "register_row_update" not in files["_types.py"]
+    assert "class OtherThingTableHandle(_rt.TableView[Thing]):" in files["other_thing.py"]
+
+
+def test_a_client_without_the_bindings_schema_is_refused() -> None:
+    import importlib
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from stdb_game.client import Client
+    from stdb_game.codegen import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(minimal(), Path(tmp) / "mini_pkg", "m.json")
+        sys.path.insert(0, tmp)
+        try:
+            pkg = importlib.import_module("mini_pkg")
+            with pytest.raises(SchemaError, match="another schema"):
+                pkg.DbConnection(Client("ws://x", "db"))
+        finally:
+            sys.path.remove(tmp)
+            for name in [n for n in sys.modules if n.split(".")[0] == "mini_pkg"]:
+                del sys.modules[name]
