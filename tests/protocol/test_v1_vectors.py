@@ -22,6 +22,7 @@ from stdb_game.protocol import (
     encode_server_message,
 )
 from stdb_game.sats import codec
+from stdb_game.sats.types import AlgebraicType, ProductType
 
 CASES: list[dict[str, Any]] = load_vectors("messages.json")
 MESSAGES = [c for c in CASES if c.get("kind") != "frame"]
@@ -29,6 +30,17 @@ FRAMES = [c for c in CASES if c.get("kind") == "frame"]
 CLIENT = [c for c in MESSAGES if c["direction"] == "client_to_server"]
 SERVER = [c for c in MESSAGES if c["direction"] == "server_to_client"]
 WITH_ROWS = [c for c in CASES if "decoded_rows" in c]
+
+
+def _row_type(case: dict[str, Any], table: str) -> AlgebraicType:
+    """The table's row type, named after the table as a module schema would name it.
+
+    (The sats codec cache treats types that differ only in name as one type, so an unnamed
+    copy compiled here would otherwise leak its error labels into other tests.)
+    """
+    ty = type_from_vector(case["row_schemas"][table])
+    assert isinstance(ty, ProductType)
+    return ProductType(ty.elements, name=table)
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -96,7 +108,7 @@ def test_row_slices_decode_to_listed_rows(case: dict[str, Any]) -> None:
     expected = case["decoded_rows"]
     assert sorted(got) == sorted(expected)
     for table, groups in expected.items():
-        row_ty = type_from_vector(case["row_schemas"][table])
+        row_ty = _row_type(case, table)
         row_codec = codec.get_codec(row_ty)
         for group in ("deletes", "inserts"):
             slices = got[table][group]
@@ -115,7 +127,7 @@ def test_row_slices_agree_with_packed_decoding(case: dict[str, Any]) -> None:
     """Cutting by the size hint gives the rows the TS SDK finds by decoding back to back."""
     msg = _decode(case)
     for table, groups in rows_by_table(msg).items():
-        row_codec = codec.get_codec(type_from_vector(case["row_schemas"][table]))
+        row_codec = codec.get_codec(_row_type(case, table))
         for slices in groups.values():
             assert [row_codec.decode(s) for s in slices] == row_codec.decode_rows_packed(
                 b"".join(slices)
