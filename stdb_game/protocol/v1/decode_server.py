@@ -117,11 +117,14 @@ def decode_server_message(
     return msg
 
 
-def decode_query_update(data: bytes, what: str = "QueryUpdate") -> QueryUpdate:
+def decode_query_update(
+    data: bytes | bytearray | memoryview, what: str = "QueryUpdate"
+) -> QueryUpdate:
     """Decode the BSATN of a lone ``QueryUpdate`` (a decompressed inner update), strictly."""
-    deletes, off = _row_list(data, 0, f"{what}.deletes")
-    inserts, off = _row_list(data, off, f"{what}.inserts")
-    check_end(data, off, what)
+    buf = data if type(data) is bytes else bytes(data)
+    deletes, off = _row_list(buf, 0, f"{what}.deletes")
+    inserts, off = _row_list(buf, off, f"{what}.inserts")
+    check_end(buf, off, what)
     return QueryUpdate(deletes, inserts)
 
 
