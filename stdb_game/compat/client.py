@@ -58,11 +58,9 @@ def _schema_of(module_bindings: Any) -> ModuleSchema | None:
 
 def _bind_generated(client: Client) -> None:
     """Point generated bindings' old-style helpers (``User.iter()``...) at this client."""
-    try:
-        from ..codegen import runtime
-    except ImportError:  # pragma: no cover - codegen is part of the package
-        return
-    runtime.set_current_client(client)
+    from ..codegen.runtime import set_current_client
+
+    set_current_client(client)
 
 
 class SpacetimeDBClient:
