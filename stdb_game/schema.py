@@ -130,9 +130,13 @@ class ModuleSchema:
         indexes: list[IndexDef] = []
         for ix in t.get("indexes") or []:
             algo = ix.get("algorithm", {})
-            cols = algo.get("BTree") if isinstance(algo, Mapping) else None
-            if cols is None:
-                continue  # hash/direct indexes: the client only needs btree-like lookups
+            if not isinstance(algo, Mapping) or len(algo) != 1:
+                raise SchemaError(f"table {name!r}: index algorithm {algo!r:.80} is not understood")
+            ((_kind, cols),) = algo.items()  # BTree/Hash list columns, Direct one column
+            if isinstance(cols, int):
+                cols = [cols]
+            if not isinstance(cols, list) or not cols:
+                raise SchemaError(f"table {name!r}: index without columns: {ix!r:.120}")
             iname = _opt(ix.get("name")) or f"{name}_{'_'.join(map(str, cols))}_idx"
             indexes.append(
                 IndexDef(iname, tuple(int(c) for c in cols), _opt(ix.get("accessor_name")))
