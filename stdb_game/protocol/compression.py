@@ -90,6 +90,19 @@ def brotli_available() -> bool:
     return True
 
 
+#: Largest message a compressed payload may inflate to; a bigger one (a compression bomb,
+#: or a message no game could apply in a frame anyway) is refused instead of allocated.
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+
+
+def _too_big(what: str) -> ProtocolError:
+    return ProtocolError(
+        f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes "
+        "(stdb_game.protocol.compression.MAX_DECOMPRESSED_BYTES)",
+        what=what,
+    )
+
+
 def decompress(data: bytes, compression: Compression, what: str) -> bytes:
     """Undo ``compression``; corrupt, truncated or over-long streams raise ProtocolError."""
     if compression is Compression.NONE:
@@ -97,8 +110,17 @@ def decompress(data: bytes, compression: Compression, what: str) -> bytes:
     if compression is Compression.GZIP:
         return _gunzip(data, what)
     brotli = _brotli(what)
+    limit = MAX_DECOMPRESSED_BYTES
     try:
-        out: bytes = brotli.decompress(data)
+        inflater = brotli.Decompressor()
+        try:
+            out: bytes = inflater.process(data, output_buffer_limit=limit + 1)
+        except TypeError:  # brotli < 1.2 has no output limit
+            out = brotli.decompress(data)
+        if len(out) > limit:
+            raise _too_big(what)
+        if not inflater.is_finished():
+            raise ProtocolError("truncated Brotli data (stream has no end)", what=what)
     except brotli.error as exc:
         raise ProtocolError(f"corrupt Brotli data ({exc})", what=what, cause=exc) from exc
     return out
@@ -109,7 +131,9 @@ def _gunzip(data: bytes, what: str) -> bytes:
     # instead of dropping them without a word.
     inflater = zlib.decompressobj(wbits=31)
     try:
-        out = inflater.decompress(data)
+        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
+        if len(out) > MAX_DECOMPRESSED_BYTES:
+            raise _too_big(what)
     except zlib.error as exc:
         raise ProtocolError(f"corrupt gzip data ({exc})", what=what, cause=exc) from exc
     if not inflater.eof:
