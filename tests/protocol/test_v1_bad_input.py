@@ -105,7 +105,7 @@ def test_corrupt_brotli() -> None:
 
 def test_truncated_brotli() -> None:
     frame = FRAMES["frame_brotli_transaction_update"]
-    with pytest.raises(ProtocolError, match="(corrupt|truncated) Brotli"):
+    with pytest.raises(ProtocolError, match=r"(corrupt|truncated) Brotli"):
         decode_server_frame(frame[:-5])
 
 
