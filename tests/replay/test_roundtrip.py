@@ -124,6 +124,11 @@ def test_standalone_transport_reports_what_differs(tmp_path: Path) -> None:
     strict = ReplayTransport(path, strict=True)
     with pytest.raises(ReplayMismatch):
         strict.send(b"\x05")
+    _, other = _record("protocol_error", tmp_path)
+    silent = ReplayTransport(other, connection=0, strict=True)
+    silent.send(silent.expected[0])
+    with pytest.raises(ReplayMismatch, match="extra"):
+        silent.send(silent.expected[0])  # the recorded connection sent only one frame
 
 
 def test_standalone_transport_closes_where_the_recording_did(tmp_path: Path) -> None:
