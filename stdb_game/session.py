@@ -33,7 +33,8 @@ from .events import (
     SubscriptionErrorEvent,
     TableChangeEvent,
 )
-from .sats.codec import get_codec
+from .protocol.v1.unchecked import unchecked_constructor
+from .sats.codec import Codec, get_codec
 from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
 
@@ -47,6 +48,18 @@ __all__ = [
 ]
 
 log = logging.getLogger("stdb_game.session")
+
+# Hot-path shortcuts. Events are frozen dataclasses whose __init__ writes each field through
+# object.__setattr__; the session builds them from values it has already checked, so it
+# fills the slots directly (the same objects, several times cheaper; see unchecked.py).
+_decode_frame = P.decode_server_frame
+_TransactionUpdate = P.TransactionUpdate
+_new_reducer_event = unchecked_constructor(ReducerEvent)
+_new_row_context = unchecked_constructor(RowEventContext)
+_new_table_change = unchecked_constructor(TableChangeEvent)
+_COMMITTED = ReducerStatus.COMMITTED
+_REDUCER = EventCause.REDUCER
+_UNKNOWN_TRANSACTION = EventCause.UNKNOWN_TRANSACTION
 
 #: Reducer names servers use for message-level errors that belong to no reducer.
 _NO_REDUCER = ("<none>", "")
@@ -143,6 +156,7 @@ class Session:
         self._restore: _Restore | None = None
         self.messages_received = 0
         self.lost_calls = 0
+        self._arg_codecs: dict[str, tuple[Any, Codec]] = {}
 
     # ---- state --------------------------------------------------------------------------
 
@@ -359,11 +373,23 @@ class Session:
         if self.failed is not None:
             raise SessionFailed(f"the session failed earlier: {self.failed}")
         try:
-            msg = P.decode_server_frame(frame)
+            msg = _decode_frame(frame)
         except ProtocolError as exc:
             self.failed = exc
             raise
-        return self.receive_message(msg, now, before_commit)
+        # receive_message, inlined: this runs once per server message.
+        self.messages_received += 1
+        try:
+            if type(msg) is _TransactionUpdate:
+                return self._on_transaction(msg, now, before_commit)
+            return self._dispatch(msg, now, before_commit)
+        except ProtocolError as exc:
+            self.failed = exc
+            raise
+        except DecodeError as exc:
+            err = ProtocolError(str(exc), what=f"rows of {type(msg).__name__}", cause=exc)
+            self.failed = err
+            raise err from exc
 
     def receive_message(
         self, msg: P.ServerMessage, now: float = 0.0, before_commit: BeforeCommit | None = None
@@ -448,6 +474,12 @@ class Session:
     @staticmethod
     def _collect(tables: Iterable[P.TableUpdate]) -> dict[str, tuple[list[bytes], list[bytes]]]:
         """All deletes and inserts per table name, across every query update of a message."""
+        if type(tables) is tuple and len(tables) == 1:
+            # The usual shape: one table, one query update; its fresh slice lists are ours.
+            tu = tables[0]
+            if len(tu.updates) == 1:
+                qu = tu.updates[0].query_update()
+                return {tu.table_name: (qu.deletes.row_slices(), qu.inserts.row_slices())}
         out: dict[str, tuple[list[bytes], list[bytes]]] = {}
         for tu in tables:
             entry = out.get(tu.table_name)
@@ -499,7 +531,7 @@ class Session:
         for td in diff:
             if td.inserts or td.deletes or td.updates:
                 events.append(
-                    TableChangeEvent(td.table_name, td.inserts, td.deletes, td.updates, ctx)
+                    _new_table_change(td.table_name, td.inserts, td.deletes, td.updates, ctx)
                 )
         return events
 
@@ -651,6 +683,25 @@ class Session:
                 return c
         return None
 
+    def _reducer_args(self, rdef: Any, name: str, raw: bytes) -> Any:
+        """A known reducer's decoded arguments (None when they do not decode)."""
+        params = rdef.params
+        hit = self._arg_codecs.get(name)
+        if hit is not None and hit[0] is params:
+            codec = hit[1]
+        else:
+            codec = get_codec(params)
+            self._arg_codecs[name] = (params, codec)
+        if not raw and not params.elements:
+            return codec.decode(b"")
+        if not raw:
+            return None
+        try:
+            return codec.decode(raw)
+        except DecodeError as exc:
+            log.warning("arguments of reducer %r did not decode: %s", name, exc)
+            return None
+
     def _on_transaction(
         self, msg: P.TransactionUpdate, now: float, before_commit: BeforeCommit | None
     ) -> list[SessionEvent]:
@@ -658,10 +709,13 @@ class Session:
         call = msg.reducer_call
         name = call.reducer_name
         committed = type(status) is P.Committed
+        identity = self.identity
+        caller = msg.caller_identity
+        conn = msg.caller_connection_id
         is_ours = (
-            self.identity is not None
-            and msg.caller_identity == self.identity
-            and msg.caller_connection_id == self.connection_id
+            identity is not None
+            and (caller is identity or caller == identity)
+            and conn == self.connection_id
         )
         if not committed and name in _NO_REDUCER:
             text = status.message if isinstance(status, P.Failed) else "out of energy"
@@ -669,43 +723,40 @@ class Session:
             return [ServerErrorEvent(text)]
         pending = self._match_call(name, call.request_id, committed) if is_ours else None
         rdef = self.schema.reducers.get(name)
-        args: Any = None
-        if rdef is not None and call.args:
-            try:
-                args = get_codec(rdef.params).decode(call.args)
-            except DecodeError as exc:
-                log.warning("arguments of reducer %r did not decode: %s", name, exc)
-        elif rdef is not None and not rdef.params.elements:
-            args = get_codec(rdef.params).decode(b"")
+        args: Any = None if rdef is None else self._reducer_args(rdef, name, call.args)
         if committed:
-            rstatus, error = ReducerStatus.COMMITTED, None
+            rstatus, error = _COMMITTED, None
         elif isinstance(status, P.Failed):
             rstatus, error = ReducerStatus.FAILED, status.message
         else:
             rstatus, error = ReducerStatus.OUT_OF_ENERGY, "out of energy"
-        conn = msg.caller_connection_id
-        event = ReducerEvent(
-            reducer_name=name,
-            args=args,
-            args_bytes=call.args,
-            caller_identity=msg.caller_identity,
-            caller_connection_id=None if conn.is_zero() else conn,
-            timestamp=msg.timestamp,
-            status=rstatus,
-            error=error,
-            energy_quanta_used=int(msg.energy_quanta_used),
-            host_execution_duration=msg.total_host_execution_duration,
-            reducer_id=call.reducer_id,
-            request_id=pending.request_id if pending is not None else None,
-            is_ours=is_ours,
-            round_trip=(now - pending.sent_at) if pending is not None else None,
+        # Positional, unchecked (the message was checked when decoded): see ReducerEvent.
+        event = _new_reducer_event(
+            name,
+            args,
+            call.args,
+            caller,
+            None if conn.is_zero() else conn,
+            msg.timestamp,
+            rstatus,
+            error,
+            int(msg.energy_quanta_used),
+            msg.total_host_execution_duration,
+            call.reducer_id,
+            pending.request_id if pending is not None else None,
+            is_ours,
+            (now - pending.sent_at) if pending is not None else None,
         )
         if not committed:
             return [event]
         assert isinstance(status, P.Committed)
-        cause = EventCause.REDUCER if rdef is not None else EventCause.UNKNOWN_TRANSACTION
-        ctx = RowEventContext(cause, reducer_event=event)
-        row_events = self._apply_rows(status.database_update.tables, ctx, before_commit)
+        tables = status.database_update.tables
+        if not tables and self._restore is None:
+            # Nothing to apply (a reducer that changed no subscribed row).
+            return [event] if rdef is not None or is_ours else []
+        cause = _REDUCER if rdef is not None else _UNKNOWN_TRANSACTION
+        ctx = _new_row_context(cause, event, None)
+        row_events = self._apply_rows(tables, ctx, before_commit)
         if rdef is None and not is_ours:
             # Reducers the schema does not know (e.g. other clients' lifecycle reducers in
             # generated bindings that leave them out) change rows but fire no reducer

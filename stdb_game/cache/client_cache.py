@@ -12,6 +12,16 @@ from .table import RowDecoder, TableCache
 
 __all__ = ["ClientCache", "TableRows"]
 
+_obj_new = object.__new__
+
+
+def _message_diff(tables: dict[str, TableDiff[Any]]) -> MessageDiff:
+    """``MessageDiff(tables)`` taking ownership of a fresh dict instead of copying it."""
+    m: MessageDiff = _obj_new(MessageDiff)
+    m.tables = tables
+    return m
+
+
 #: One table's part of a message: (deletes, inserts), each a sequence of row BSATN bytes.
 TableRows = tuple[Sequence[bytes], Sequence[bytes]]
 
@@ -92,13 +102,19 @@ class ClientCache:
                     what=f"table update of {name}",
                 )
             diffs[name] = table.prepare(deletes, inserts)
-        return MessageDiff(diffs)
+        return _message_diff(diffs)
 
     def commit(self, diff: MessageDiff) -> None:
         """Write every table's diff; all are checked first so a stale one changes nothing."""
-        pairs = [(self.table(name), d) for name, d in diff.tables.items()]
-        for table, d in pairs:
-            table.check_fresh(d)
+        tables = self._tables
+        pairs = []
+        for name, d in diff.tables.items():
+            table = tables.get(name)
+            if table is None:
+                table = self.table(name)  # raises the KeyError
+            if d._table is not table or d._version != table._version:
+                table.check_fresh(d)  # raises the StaleDiffError
+            pairs.append((table, d))
         for table, d in pairs:
             table.commit(d)
 

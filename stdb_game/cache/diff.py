@@ -90,6 +90,42 @@ class TableDiff(Generic[RowT]):
         )
 
 
+_obj_new = object.__new__
+
+
+def new_table_diff(
+    table_name: str,
+    inserts: list[Any],
+    deletes: list[Any],
+    updates: list[tuple[Any, Any]],
+    missing_deletes: int,
+    table: object,
+    version: int,
+    new_bytes: list[bytes],
+    new_rows: list[Any],
+    new_multi: dict[bytes, int],
+    gone_bytes: list[bytes],
+    gone_rows: list[Any],
+    recount: dict[bytes, int],
+) -> TableDiff[Any]:
+    """``TableDiff(...)`` with positional fields: skips keyword handling on the hot path."""
+    d: TableDiff[Any] = _obj_new(TableDiff)
+    d.table_name = table_name
+    d.inserts = inserts
+    d.deletes = deletes
+    d.updates = updates
+    d.missing_deletes = missing_deletes
+    d._table = table
+    d._version = version
+    d._new_bytes = new_bytes
+    d._new_rows = new_rows
+    d._new_multi = new_multi
+    d._gone_bytes = gone_bytes
+    d._gone_rows = gone_rows
+    d._recount = recount
+    return d
+
+
 class MessageDiff:
     """The per-table diffs of one server message, committed together before any callback."""
 
@@ -101,7 +137,10 @@ class MessageDiff:
     @property
     def missing_deletes(self) -> int:
         """Ignored delete occurrences over all tables (non-zero means the cache had drifted)."""
-        return sum(d.missing_deletes for d in self.tables.values())
+        total = 0
+        for d in self.tables.values():
+            total += d.missing_deletes
+        return total
 
     @property
     def is_empty(self) -> bool:

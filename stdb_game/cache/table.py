@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar, Union
 from ..errors import DecodeError, ProtocolError, SchemaError, StdbError
 from ..sats.codec import get_codec
 from ..sats.types import AlgebraicType, ProductType
-from .diff import StaleDiffError, TableDiff
-from .gc_pause import GcPause
+from .diff import StaleDiffError, TableDiff, new_table_diff
+from .gc_pause import GC_PAUSE_MIN_ROWS, GcPause
 from .index import MultiIndex, UniqueIndex
 from .keys import KeyGetter, column_getter, normalize_columns
 
@@ -38,6 +38,9 @@ _Index = Union[UniqueIndex[Any], MultiIndex[Any]]
 
 class MissingIndexError(StdbError, LookupError):
     """A lookup named a primary key, unique column or index the table does not have."""
+
+
+_new_table_diff = new_table_diff
 
 
 def _occurrences(seq: Sequence[bytes]) -> dict[bytes, int]:
@@ -55,6 +58,7 @@ class TableCache(Generic[RowT]):
         "_by_columns",
         "_decode",
         "_decode_fixed",
+        "_decode_list",
         "_fixed_size",
         "_indexes",
         "_multi",
@@ -87,9 +91,12 @@ class TableCache(Generic[RowT]):
         # Fixed-width rows decode in one struct.iter_unpack pass over the joined bytes.
         self._fixed_size = 0
         self._decode_fixed: Callable[[bytes, int], list[Any]] | None = None
+        # Other rows decode in one generated loop over the row list (no call per row).
+        self._decode_list: Callable[[Sequence[bytes]], list[Any]] | None = None
         if decoder is None:
             codec = get_codec(resolved)
             decoder = codec.decode
+            self._decode_list = codec.decode_rows_list
             if codec.fixed_size:
                 self._fixed_size = codec.fixed_size
                 self._decode_fixed = codec.decode_rows_fixed
@@ -128,6 +135,8 @@ class TableCache(Generic[RowT]):
         Per distinct row bytes the count changes by (#inserts - #deletes), applied as
         inserts first and clamped at zero. Only new rows are decoded.
         """
+        if len(deletes) + len(inserts) < GC_PAUSE_MIN_ROWS:
+            return self._prepare(deletes, inserts)  # small: no pause, no context manager
         with GcPause(len(deletes) + len(inserts)):
             return self._prepare(deletes, inserts)
 
@@ -231,20 +240,20 @@ class TableCache(Generic[RowT]):
             inserts, deletes, updates = _pair_by_key(pk_of, gone_rows, new_rows)
         else:
             inserts, deletes, updates = list(new_rows), list(gone_rows), []
-        return TableDiff(
+        return _new_table_diff(
             self.name,
             inserts,
             deletes,
             updates,
             missing,
-            table=self,
-            version=self._version,
-            new_bytes=new_bytes,
-            new_rows=new_rows,
-            new_multi=new_multi,
-            gone_bytes=gone_bytes,
-            gone_rows=gone_rows,
-            recount=recount,
+            self,
+            self._version,
+            new_bytes,
+            new_rows,
+            new_multi,
+            gone_bytes,
+            gone_rows,
+            recount,
         )
 
     def _decode_rows(self, new_bytes: list[bytes]) -> list[RowT]:
@@ -252,13 +261,20 @@ class TableCache(Generic[RowT]):
         decode_fixed = self._decode_fixed
         if decode_fixed is not None and len(new_bytes) > 1 and set(map(len, new_bytes)) == {size}:
             return decode_fixed(b"".join(new_bytes), size)
+        if self._decode_list is not None:
+            return self._decode_list(new_bytes)
         return list(map(self._decode, new_bytes))
 
     def commit(self, diff: TableDiff[RowT]) -> None:
         """Write a diff from ``prepare``/``reconcile`` of this table, unchanged since then."""
-        self.check_fresh(diff)
-        with GcPause(len(diff._new_bytes) + len(diff._gone_bytes)):
+        if diff._table is not self or diff._version != self._version:
+            self.check_fresh(diff)  # raises the right StaleDiffError
+        rows = len(diff._new_bytes) + len(diff._gone_bytes)
+        if rows < GC_PAUSE_MIN_ROWS:
             self._commit(diff)
+        else:
+            with GcPause(rows):
+                self._commit(diff)
         diff._version = -1  # a diff commits once
 
     def _commit(self, diff: TableDiff[RowT]) -> None:
