@@ -1043,7 +1043,7 @@ def _checked_walk(ty: AlgebraicType, b: bytes, o: int, path: str) -> int:
 # ---- the cache of compiled codecs -----------------------------------------------------------
 
 _BY_ID: dict[int, tuple[AlgebraicType, Codec]] = {}
-_BY_STRUCTURE: dict[AlgebraicType, Codec] = {}
+_BY_STRUCTURE: dict[tuple[AlgebraicType, tuple[str | None, ...]], Codec] = {}
 _MAX_BY_ID = 10_000
 
 
@@ -1065,6 +1065,23 @@ def _has_bindings(t: AlgebraicType, depth: int = 0) -> bool:
     return False
 
 
+def _type_names(t: AlgebraicType, out: list[str | None], depth: int = 0) -> None:
+    """Display names inside ``t``: they label errors and decoded classes, but are not part
+    of structural equality, so the structural cache must tell them apart."""
+    if depth > 50:
+        return
+    if isinstance(t, ProductType):
+        out.append(t.name)
+        for e in t.elements:
+            _type_names(e.algebraic_type, out, depth + 1)
+    elif isinstance(t, SumType):
+        out.append(t.name)
+        for v in t.variants:
+            _type_names(v.algebraic_type, out, depth + 1)
+    elif isinstance(t, ArrayType):
+        _type_names(t.elem, out, depth + 1)
+
+
 def get_codec(ty: AlgebraicType) -> Codec:
     """The codec of ``ty``, compiled on first use and cached.
 
@@ -1074,10 +1091,13 @@ def get_codec(ty: AlgebraicType) -> Codec:
     if hit is not None and hit[0] is ty:
         return hit[1]
     if not _has_bindings(ty):
-        codec = _BY_STRUCTURE.get(ty)
+        names: list[str | None] = []
+        _type_names(ty, names)
+        key = (ty, tuple(names))
+        codec = _BY_STRUCTURE.get(key)
         if codec is None:
             codec = Codec(ty)
-            _BY_STRUCTURE[ty] = codec
+            _BY_STRUCTURE[key] = codec
     else:
         codec = Codec(ty)
     if len(_BY_ID) >= _MAX_BY_ID:
