@@ -65,6 +65,9 @@ def connected_client(
     schema = schema or game_schema()
     server = FakeServer(schema)
     kwargs.setdefault("reconnect", ReconnectPolicy(enabled=False))
+    # No time budget unless a test sets one: on a loaded machine a budget would split what
+    # these tests expect one tick to apply (budget tests pass their own).
+    kwargs.setdefault("budget_ms", None)
     client = Client("ws://fake:3000", "game", schema=schema,
                     transport_factory=server.transport_factory, **kwargs)  # fmt: skip
     client.connect()
