@@ -336,14 +336,18 @@ class _Compiler:
             size = sum(p.size for p in flats)
 
             def build(v: list[str], flats: list[_Flat] = flats, cls: str = cls,
-                      is_tuple: bool = is_tuple) -> str:  # fmt: skip
+                      is_tuple: bool = is_tuple, bound: bool = t.py_class is not None) -> str:  # fmt: skip
                 exprs = []
                 i = 0
                 for p in flats:
                     exprs.append(p.build(v[i : i + p.nslots]))
                     i += p.nslots
                 if not exprs:
-                    return "()"
+                    # Unit is (); a class bound by generated code (e.g. the args of a
+                    # reducer without parameters) is still built, so events are typed.
+                    if not bound:
+                        return "()"
+                    return f"_tnew({cls}, ())" if is_tuple else f"{cls}()"
                 if is_tuple:
                     return f"_tnew({cls}, ({', '.join(exprs)},))"
                 return f"{cls}({', '.join(exprs)})"
