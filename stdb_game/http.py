@@ -89,10 +89,9 @@ class SqlStats:
 
 @dataclass(frozen=True)
 class SqlResult:
-    """One statement's result: column types plus rows as positional, untyped SATS-JSON.
+    """One statement's result: column types plus rows as positional SATS-JSON.
 
-    Rows stay raw JSON until ``stdb_game.sats`` can decode SATS-JSON values against
-    ``schema``; ``schema_json`` keeps the server's form for that decoder.
+    ``rows`` is the server's JSON; ``values()`` decodes it against ``schema``.
     """
 
     schema: ProductType
@@ -104,6 +103,12 @@ class SqlResult:
     @property
     def column_names(self) -> list[str | None]:
         return [e.name for e in self.schema.elements]
+
+    def values(self) -> list[Any]:
+        """The rows decoded against ``schema`` (namedtuples of Python values, Identity etc.)."""
+        from .sats.json import value_from_json
+
+        return [value_from_json(self.schema, row) for row in self.rows]
 
 
 @dataclass(frozen=True)

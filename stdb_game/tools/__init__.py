@@ -1,0 +1,1 @@
+"""Small command-line tools built on the SDK."""
