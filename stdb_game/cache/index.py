@@ -106,6 +106,16 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         """Drop ``removed_rows`` then add ``added_rows`` (the bytes are unused here)."""
         by_key = self.rows_by_key
         key_of = self.key_of
+        if len(removed_rows) == 1 and len(added_rows) == 1 and not self.shadowed:
+            # One row updated (the common game message): plain dict operations.
+            old, new = removed_rows[0], added_rows[0]
+            k_old, k_new = key_of(old), key_of(new)
+            if by_key.get(k_old) is old and (k_new == k_old or k_new not in by_key):
+                del by_key[k_old]
+                by_key[k_new] = new
+                if self._sorted is not None:
+                    self._sync_sorted([k_old], [k_new], by_key)
+                return
         removed: list[Any] = []
         if removed_rows:
             removed = list(map(key_of, removed_rows))

@@ -232,7 +232,10 @@ class TableCache(Generic[RowT]):
     ) -> TableDiff[RowT]:
         """Decode the new rows, pair deletes with inserts by primary key, build the diff."""
         try:
-            new_rows: list[RowT] = self._decode_rows(new_bytes)
+            if self._decode_fixed is None and self._decode_list is not None:
+                new_rows: list[RowT] = self._decode_list(new_bytes)  # the usual case, inlined
+            else:
+                new_rows = self._decode_rows(new_bytes)
         except DecodeError as e:
             raise ProtocolError(str(e), what=f"row of table {self.name}", cause=e) from e
         pk_of = self._pk_of
