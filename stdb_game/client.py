@@ -741,12 +741,16 @@ class Client:
         clock = self._clock
         start = clock()
         self._tick_index += 1
-        gap = 0.0 if self._last_tick_at is None else start - self._last_tick_at
+        last = self._last_tick_at
+        gap = 0.0 if last is None else start - last
         self._last_tick_at = start
-        ts = TickStats()
         self._tick_callback_errors = 0
-        if self._recorder is not None:
-            self._recorder.tick(self._tick_index, start)
+        rec = self._recorder
+        if rec is not None:
+            rec.tick(self._tick_index, start)
+        queue = self._queue
+        frames_read = bytes_in = applied = 0
+        exhausted = False
         transport = self.transport
         bytes_out0 = transport.bytes_out if transport else 0
         self._in_tick = True
@@ -755,19 +759,19 @@ class Client:
                 self._maybe_reconnect(start)
             else:
                 transport.flush()
-                room = self.inbound_queue_limit - len(self._queue)
+                room = self.inbound_queue_limit - len(queue)
                 if room > 0:
                     frames = transport.poll(room)
                     if frames:
-                        ts.frames_read = len(frames)
-                        ts.bytes_in = sum(map(len, frames))
-                        rec = self._recorder
+                        frames_read = len(frames)
+                        bytes_in = sum(map(len, frames))
                         for f in frames:
                             if rec is not None:
                                 rec.inbound(f, start)
-                            self._queue.append((f, start))
-                self._apply_queue(ts, start, budget, limit)
-                if self.transport is not None and not self.transport.is_open and not self._queue:
+                            queue.append((f, start))
+                if queue:  # an idle tick skips straight to the end
+                    applied, exhausted = self._apply_queue(start, budget, limit)
+                if self.transport is not None and not self.transport.is_open and not queue:
                     self._connection_lost(self.transport.closed_reason, gap)
                 if self.transport is not None:
                     self.transport.flush()
@@ -775,28 +779,42 @@ class Client:
             self._in_tick = False
         end = clock()
         t2 = self.transport
-        ts.bytes_out = (t2.bytes_out - bytes_out0) if t2 is not None and t2 is transport else 0
-        ts.queue_depth = len(self._queue)
-        ts.oldest_queued_age = (end - self._queue[0][1]) if self._queue else 0.0
-        ts.elapsed = end - start
-        ts.state = self.state
-        ts.callback_errors = self._tick_callback_errors
+        bytes_out = (t2.bytes_out - bytes_out0) if t2 is not None and t2 is transport else 0
+        elapsed = end - start
+        errors = self._tick_callback_errors
+        ts = TickStats(
+            applied,
+            frames_read,
+            len(queue),
+            (end - queue[0][1]) if queue else 0.0,
+            bytes_in,
+            bytes_out,
+            elapsed,
+            exhausted,
+            errors,
+            self.state,
+        )
         st = self.stats
         st.ticks += 1
-        st.messages_applied += ts.messages_applied
-        st.bytes_in += ts.bytes_in
-        st.bytes_out += ts.bytes_out
-        st.callback_errors += ts.callback_errors
-        if ts.elapsed > st.max_tick_seconds:
-            st.max_tick_seconds = ts.elapsed
+        if applied:
+            st.messages_applied += applied
+        if bytes_in:
+            st.bytes_in += bytes_in
+        if bytes_out:
+            st.bytes_out += bytes_out
+        if errors:
+            st.callback_errors += errors
+        if elapsed > st.max_tick_seconds:
+            st.max_tick_seconds = elapsed
         st._window.append((end, st.bytes_in, st.bytes_out, st.messages_applied))
         if self._recorder is not None:
-            self._recorder.tick_end(self._tick_index, ts.messages_applied, end)
+            self._recorder.tick_end(self._tick_index, applied, end)
         return ts
 
     def _apply_queue(
-        self, ts: TickStats, start: float, budget: float | None, limit: int | None
-    ) -> None:
+        self, start: float, budget: float | None, limit: int | None
+    ) -> tuple[int, bool]:
+        """Apply queued messages within the budget: (messages applied, budget ran out)."""
         queue = self._queue
         clock = self._clock
         deadline = None if budget is None else start + budget / 1000.0
@@ -806,13 +824,12 @@ class Client:
                 (deadline is not None and clock() >= deadline)
                 or (limit is not None and applied >= limit)
             ):
-                ts.budget_exhausted = True
-                break
+                return applied, True
             frame, _arrived = queue.popleft()
             applied += 1
             if not self._apply_frame(frame):
                 break
-        ts.messages_applied = applied
+        return applied, False
 
     def _apply_frame(self, frame: bytes) -> bool:
         """Apply one frame and fire its callbacks; False when the connection failed."""
