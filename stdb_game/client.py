@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -186,6 +186,19 @@ class ClientStats:
         if dt <= 0:
             return 0.0, 0.0, 0.0
         return (m1 - m0) / dt, (b1 - b0) / dt, (o1 - o0) / dt
+
+
+#: Rows decoded per step of a message prepared across ticks: small enough that a step
+#: overshoots a 2 ms budget by well under a millisecond.
+_STEP_ROWS = 512
+
+
+@dataclass
+class _StepJob:
+    """A message being prepared across ticks (``Session.receive_steps``)."""
+
+    steps: Generator[None, None, list[SessionEvent]]
+    was_restoring: bool
 
 
 class CallbackHandle:
@@ -386,6 +399,7 @@ class Client:
         inbound_queue_limit: int = 4096,
         budget_ms: float | None = 4.0,
         max_messages: int | None = None,
+        incremental_decode_bytes: int | None = None,
         stall_threshold: float = 10.0,
         connect_timeout: float = 10.0,
         transport_factory: TransportFactory | None = None,
@@ -407,6 +421,10 @@ class Client:
         self.inbound_queue_limit = inbound_queue_limit
         self.budget_ms = budget_ms
         self.max_messages = max_messages
+        #: Opt-in: messages at least this big (bytes) are decoded across ticks under a time
+        #: budget, then applied whole (``docs/tick.md``). None (the default) applies every
+        #: message within one tick.
+        self.incremental_decode_bytes = incremental_decode_bytes
         self.stall_threshold = stall_threshold
         self.connect_timeout = connect_timeout
         self._clock = clock
@@ -427,6 +445,7 @@ class Client:
         self.state = ClientState.DISCONNECTED
         self.stats = ClientStats()
         self._queue: deque[tuple[bytes, float]] = deque()
+        self._job: _StepJob | None = None  # the queue's head, when prepared in steps
         self._outbox: list[bytes] = []  # frames waiting for IdentityToken
         self._in_tick = False
         self._tick_index = 0
@@ -814,10 +833,16 @@ class Client:
     def _apply_queue(
         self, start: float, budget: float | None, limit: int | None
     ) -> tuple[int, bool]:
-        """Apply queued messages within the budget: (messages applied, budget ran out)."""
+        """Apply queued messages within the budget: (messages applied, budget ran out).
+
+        A message of at least ``incremental_decode_bytes`` under a time budget is prepared
+        in steps across ticks (``Session.receive_steps``) while it stays at the head of the
+        queue, and is applied whole, callbacks included, in the tick its last step runs.
+        """
         queue = self._queue
         clock = self._clock
         deadline = None if budget is None else start + budget / 1000.0
+        big = self.incremental_decode_bytes
         applied = 0
         while queue:
             if applied and (
@@ -825,11 +850,52 @@ class Client:
                 or (limit is not None and applied >= limit)
             ):
                 return applied, True
-            frame, _arrived = queue.popleft()
+            job = self._job
+            if job is None:
+                frame = queue[0][0]
+                if deadline is None or big is None or len(frame) < big:
+                    queue.popleft()
+                    applied += 1
+                    if not self._apply_frame(frame):
+                        break
+                    continue
+                job = self._start_job(frame)
+            outcome = self._step_job(job, deadline)
+            if outcome is None:
+                return applied, True  # out of time mid-message: it waits at the queue's head
             applied += 1
-            if not self._apply_frame(frame):
-                break
+            if not outcome:
+                break  # failed: the queue was cleared
+            queue.popleft()
         return applied, False
+
+    def _start_job(self, frame: bytes) -> _StepJob:
+        session = self.session
+        assert session is not None
+        was_restoring = session.restoring
+        steps = session.receive_steps(
+            frame, self._clock(), self._before_commit, chunk_rows=_STEP_ROWS
+        )
+        job = self._job = _StepJob(steps, was_restoring)
+        return job
+
+    def _step_job(self, job: _StepJob, deadline: float | None) -> bool | None:
+        """Run steps until the message is applied (True), failed (False) or time is up (None)."""
+        clock = self._clock
+        try:
+            while True:
+                next(job.steps)
+                if deadline is not None and clock() >= deadline:
+                    return None
+        except StopIteration as done:
+            events: list[SessionEvent] = done.value
+        except ProtocolError as exc:
+            self._job = None
+            self._protocol_failure(exc)
+            return False
+        self._job = None
+        self._fire_events(events, job.was_restoring)
+        return True
 
     def _apply_frame(self, frame: bytes) -> bool:
         """Apply one frame and fire its callbacks; False when the connection failed."""
@@ -840,20 +906,28 @@ class Client:
         try:
             events = session.receive(frame, now, self._before_commit)
         except ProtocolError as exc:
-            log.error("protocol error, closing the connection: %s", exc)
-            self._queue.clear()
-            if self.transport is not None:
-                try:
-                    self.transport.close(1002, "protocol error")
-                except OSError:
-                    pass
-            self._connection_lost(CloseInfo.failed(exc, 1002), 0.0, allow_reconnect=False)
+            self._protocol_failure(exc)
             return False
+        self._fire_events(events, was_restoring)
+        return True
+
+    def _protocol_failure(self, exc: ProtocolError) -> None:
+        log.error("protocol error, closing the connection: %s", exc)
+        self._queue.clear()
+        if self.transport is not None:
+            try:
+                self.transport.close(1002, "protocol error")
+            except OSError:
+                pass
+        self._connection_lost(CloseInfo.failed(exc, 1002), 0.0, allow_reconnect=False)
+
+    def _fire_events(self, events: list[SessionEvent], was_restoring: bool) -> None:
         for ev in events:
             self._dispatch(ev)
+        session = self.session
+        assert session is not None
         if was_restoring and not session.restoring and self.state is ClientState.CONNECTED:
             self._finish_reconnect()
-        return True
 
     # ---- dispatch ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,8 @@ class Session:
         self.messages_received = 0
         self.lost_calls = 0
         self._arg_codecs: dict[str, tuple[Any, Codec]] = {}
+        #: (tables, their collected rows, their diff) prepared by ``receive_steps``.
+        self._prepared: tuple[Any, Any, MessageDiff] | None = None
 
     # ---- state --------------------------------------------------------------------------
 
@@ -391,6 +393,63 @@ class Session:
             self.failed = err
             raise err from exc
 
+    def receive_steps(
+        self,
+        frame: bytes,
+        now: float = 0.0,
+        before_commit: BeforeCommit | None = None,
+        chunk_rows: int = 2048,
+    ) -> Generator[None, None, list[SessionEvent]]:
+        """``receive`` in steps, for messages too big to apply within one frame's budget.
+
+        A generator (drive it with ``next`` or ``yield from``) that decodes the frame, cuts
+        its rows and decodes the new ones ``chunk_rows`` at a time, yielding between steps,
+        and then applies the message whole, exactly as ``receive`` does: same cache, same
+        events (its return value), same errors. Nothing reaches the cache before the last
+        step, so callbacks still see a consistent cache. Do not apply other messages while
+        one is in steps (the client keeps them queued behind it).
+        """
+        if self.failed is not None:
+            raise SessionFailed(f"the session failed earlier: {self.failed}")
+        try:
+            msg = _decode_frame(frame)
+        except ProtocolError as exc:
+            self.failed = exc
+            raise
+        tables = self._row_tables(msg)
+        if tables is not None:
+            yield
+            try:
+                updates = self._collect(tables)
+                yield
+                diff = yield from self.cache.prepare_message_steps(updates, chunk_rows)
+            except (ProtocolError, DecodeError):
+                pass  # receive_message below meets the same error and reports it the same way
+            else:
+                self._prepared = (tables, updates, diff)
+                yield  # what is left (commit, events) runs in one step
+        try:
+            return self.receive_message(msg, now, before_commit)
+        finally:
+            self._prepared = None
+
+    def _row_tables(self, msg: P.ServerMessage) -> Any:
+        """The table updates ``receive_message`` would apply to the cache (as the very object
+        it will pass to ``_apply_rows``), or None when there is nothing to prepare ahead."""
+        if self._restore is not None:
+            return None  # rows are staged for the reconnect, not applied
+        t = type(msg)
+        if t is P.TransactionUpdate:
+            status = msg.status  # type: ignore[union-attr]
+            if type(status) is not P.Committed:
+                return None
+            tables = status.database_update.tables
+        elif t in (P.TransactionUpdateLight, P.SubscribeMultiApplied, P.UnsubscribeMultiApplied):
+            tables = msg.update.tables  # type: ignore[union-attr]
+        else:
+            return None
+        return tables if tables else None
+
     def receive_message(
         self, msg: P.ServerMessage, now: float = 0.0, before_commit: BeforeCommit | None = None
     ) -> list[SessionEvent]:
@@ -497,7 +556,11 @@ class Session:
         ctx: RowEventContext,
         before_commit: BeforeCommit | None,
     ) -> list[SessionEvent]:
-        updates = self._collect(tables)
+        prepared = self._prepared
+        if prepared is not None and prepared[0] is tables:
+            updates = prepared[1]  # receive_steps already cut these rows
+        else:
+            updates = self._collect(tables)
         if self._restore is not None:
             # Mid-restore: rows belong to the new connection's picture, reconciled at the end.
             self._stage(updates)
@@ -512,8 +575,23 @@ class Session:
     ) -> list[SessionEvent]:
         if not updates:
             return []
-        diff = self.cache.prepare_message(updates)
+        diff = self._take_prepared(updates)
+        if diff is None:
+            diff = self.cache.prepare_message(updates)
         return self._commit(diff, ctx, before_commit)
+
+    def _take_prepared(self, updates: object) -> MessageDiff | None:
+        """The diff ``receive_steps`` prepared for exactly ``updates``, if still fresh."""
+        prepared = self._prepared
+        if prepared is None or prepared[1] is not updates:
+            return None
+        self._prepared = None
+        diff = prepared[2]
+        for name, d in diff.tables.items():
+            table = self.cache.get(name)
+            if table is None or d._table is not table or d._version != table._version:
+                return None  # the cache changed since: prepare again, synchronously
+        return diff
 
     def _commit(
         self, diff: MessageDiff, ctx: RowEventContext, before_commit: BeforeCommit | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ProtocolError, SchemaError
@@ -102,6 +102,23 @@ class ClientCache:
                     what=f"table update of {name}",
                 )
             diffs[name] = table.prepare(deletes, inserts)
+        return _message_diff(diffs)
+
+    def prepare_message_steps(
+        self, updates: Mapping[str, TableRows], chunk_rows: int = 2048
+    ) -> Generator[None, None, MessageDiff]:
+        """``prepare_message`` in steps (see ``TableCache.prepare_steps``): yields between
+        chunks of decoded rows, returns the same ``MessageDiff``. Nothing changes meanwhile."""
+        tables = self._tables
+        diffs: dict[str, TableDiff[Any]] = {}
+        for name, (deletes, inserts) in updates.items():
+            table = tables.get(name)
+            if table is None:
+                raise ProtocolError(
+                    f"rows for table {name!r}, which the client has no schema for",
+                    what=f"table update of {name}",
+                )
+            diffs[name] = yield from table.prepare_steps(deletes, inserts, chunk_rows)
         return _message_diff(diffs)
 
     def commit(self, diff: MessageDiff) -> None:

@@ -17,7 +17,7 @@ them so the session can log it and, if it wants, resynchronise.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Generic, TypeVar, Union
 
 from ..errors import DecodeError, ProtocolError, SchemaError, StdbError
@@ -41,6 +41,11 @@ class MissingIndexError(StdbError, LookupError):
 
 
 _new_table_diff = new_table_diff
+
+
+def _as_plan(*plan: Any) -> tuple[Any, ...]:
+    """``_prepare``'s ``finish`` for ``prepare_steps``: keep what ``_finish`` would decode."""
+    return plan
 
 
 def _occurrences(seq: Sequence[bytes]) -> dict[bytes, int]:
@@ -135,12 +140,55 @@ class TableCache(Generic[RowT]):
         Per distinct row bytes the count changes by (#inserts - #deletes), applied as
         inserts first and clamped at zero. Only new rows are decoded.
         """
+        diff: TableDiff[RowT]
         if len(deletes) + len(inserts) < GC_PAUSE_MIN_ROWS:
-            return self._prepare(deletes, inserts)  # small: no pause, no context manager
-        with GcPause(len(deletes) + len(inserts)):
-            return self._prepare(deletes, inserts)
+            diff = self._prepare(deletes, inserts)  # small: no pause, no context manager
+        else:
+            with GcPause(len(deletes) + len(inserts)):
+                diff = self._prepare(deletes, inserts)
+        return diff
 
-    def _prepare(self, deletes: Sequence[bytes], inserts: Sequence[bytes]) -> TableDiff[RowT]:
+    def prepare_steps(
+        self, deletes: Sequence[bytes], inserts: Sequence[bytes], chunk_rows: int = 2048
+    ) -> Generator[None, None, TableDiff[RowT]]:
+        """``prepare`` in steps: a generator that yields after each ``chunk_rows`` rows it
+        decodes and returns the same diff ``prepare`` would (``yield from`` it).
+
+        For a game loop that spreads a huge message over several frames. The table must
+        not change until the diff is committed (``commit`` refuses a stale diff).
+        """
+        n = len(deletes) + len(inserts)
+        if n < GC_PAUSE_MIN_ROWS:
+            plan = self._prepare(deletes, inserts, _as_plan)
+        else:
+            with GcPause(n):
+                plan = self._prepare(deletes, inserts, _as_plan)
+        new_bytes, new_multi, gone_bytes, gone_rows, recount, missing = plan
+        if len(new_bytes) <= chunk_rows:
+            return self._finish(new_bytes, new_multi, gone_bytes, gone_rows, recount, missing)
+        new_rows: list[RowT] = []
+        for start in range(0, len(new_bytes), chunk_rows):
+            yield
+            chunk = new_bytes[start : start + chunk_rows]
+            with GcPause(len(chunk)):
+                try:
+                    new_rows += self._decode_rows(chunk)
+                except DecodeError as e:
+                    what = f"row of table {self.name}"
+                    raise ProtocolError(str(e), what=what, cause=e) from e
+        yield
+        with GcPause(len(new_rows)):
+            return self._diff(
+                new_bytes, new_multi, gone_bytes, gone_rows, recount, missing, new_rows
+            )
+
+    def _prepare(
+        self, deletes: Sequence[bytes], inserts: Sequence[bytes], finish: Any = None
+    ) -> Any:
+        """The diff (``finish`` is ``_finish``) or, for ``prepare_steps``, the plan that
+        ``_finish`` would decode (``finish`` is ``_as_plan``)."""
+        if finish is None:
+            finish = self._finish
         rows = self._rows
         multi = self._multi
         ins = dict.fromkeys(inserts, 1)
@@ -152,7 +200,7 @@ class TableCache(Generic[RowT]):
                 new_multi = (
                     {} if len(ins) == len(inserts) else {b: n for b, n in ins.items() if n > 1}
                 )
-                return self._finish(list(ins), new_multi, [], [], {}, 0)
+                return finish(list(ins), new_multi, [], [], {}, 0)
             dels: dict[bytes, int] = {}
         else:
             dels = _occurrences(deletes)
@@ -169,10 +217,10 @@ class TableCache(Generic[RowT]):
                 except KeyError:
                     pass
                 else:
-                    return self._finish(list(ins), {}, list(dels), gone_rows, {}, 0)
-        return self._prepare_general(ins, dels)
+                    return finish(list(ins), {}, list(dels), gone_rows, {}, 0)
+        return self._prepare_general(ins, dels, finish)
 
-    def _prepare_general(self, ins: dict[bytes, int], dels: dict[bytes, int]) -> TableDiff[RowT]:
+    def _prepare_general(self, ins: dict[bytes, int], dels: dict[bytes, int], finish: Any) -> Any:
         """Any mix of repeats, overlaps and missing rows, one dict lookup per distinct row.
 
         Consumes ``dels``.
@@ -219,7 +267,7 @@ class TableCache(Generic[RowT]):
                 gone_bytes.append(b)
                 gone_rows.append(row)
                 missing -= count
-        return self._finish(new_bytes, new_multi, gone_bytes, gone_rows, recount, missing)
+        return finish(new_bytes, new_multi, gone_bytes, gone_rows, recount, missing)
 
     def _finish(
         self,
@@ -238,6 +286,19 @@ class TableCache(Generic[RowT]):
                 new_rows = self._decode_rows(new_bytes)
         except DecodeError as e:
             raise ProtocolError(str(e), what=f"row of table {self.name}", cause=e) from e
+        return self._diff(new_bytes, new_multi, gone_bytes, gone_rows, recount, missing, new_rows)
+
+    def _diff(
+        self,
+        new_bytes: list[bytes],
+        new_multi: dict[bytes, int],
+        gone_bytes: list[bytes],
+        gone_rows: list[RowT],
+        recount: dict[bytes, int],
+        missing: int,
+        new_rows: list[RowT],
+    ) -> TableDiff[RowT]:
+        """Pair deletes with inserts by primary key and build the diff of decoded rows."""
         pk_of = self._pk_of
         if pk_of is not None and gone_rows and new_rows:
             inserts, deletes, updates = _pair_by_key(pk_of, gone_rows, new_rows)
