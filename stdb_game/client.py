@@ -989,10 +989,11 @@ class Client:
             if ev.round_trip is not None:
                 self.stats.last_rtt = ev.round_trip
                 self.stats.rtt_samples.append(ev.round_trip)
-            self._fire_list(
-                self._on_reducer.get(ev.reducer_name, ()), f"on_reducer({ev.reducer_name})", ev
-            )
-            self._fire_list(self._on_any_reducer, "on_any_reducer", ev)
+            named = self._on_reducer.get(ev.reducer_name)
+            if named:  # no label built (or list copied) for reducers nobody listens to
+                self._fire_list(named, f"on_reducer({ev.reducer_name})", ev)
+            if self._on_any_reducer:
+                self._fire_list(self._on_any_reducer, "on_any_reducer", ev)
         elif t is ConnectedEvent:
             assert isinstance(ev, ConnectedEvent)
             self._on_connected(ev)
