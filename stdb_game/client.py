@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from . import protocol as P
 from .cache import MessageDiff, TableCache
-from .errors import AuthError, ConnectError, ProtocolError, SchemaError, StdbError
+from .errors import AuthError, ConnectError, EncodeError, ProtocolError, SchemaError, StdbError
 from .events import (
     ConnectedEvent,
     OneOffQueryResult,
@@ -54,6 +54,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("stdb_game.client")
+
+#: Servers close the connection on a client message larger than this (32 MiB).
+MAX_CLIENT_MESSAGE_BYTES = 32 * 1024 * 1024
+#: A drop seen within this many seconds after a stalled tick is reported as a stall.
+_STALL_WINDOW = 10.0
+_COMPRESSIONS = ("None", "Gzip", "Brotli")
 
 TransportFactory = Callable[[str, "str | None"], Transport]
 
@@ -312,6 +318,11 @@ class _Tables:
     def __getattr__(self, name: str) -> TableHandle:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._client._schema is None:
+            raise AttributeError(
+                f"table {name!r}: tables are known once the schema is loaded; "
+                "call connect() first (it fetches the schema) or pass schema="
+            )
         try:
             return self._client.table(name)
         except SchemaError:
@@ -401,6 +412,7 @@ class Client:
         max_messages: int | None = None,
         incremental_decode_bytes: int | None = None,
         stall_threshold: float = 10.0,
+        outbox_limit: int = 4096,
         connect_timeout: float = 10.0,
         transport_factory: TransportFactory | None = None,
         record_to: Any = None,
@@ -426,6 +438,9 @@ class Client:
         #: message within one tick.
         self.incremental_decode_bytes = incremental_decode_bytes
         self.stall_threshold = stall_threshold
+        self.outbox_limit = outbox_limit
+        if compression not in _COMPRESSIONS:
+            raise ValueError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
         self.connect_timeout = connect_timeout
         self._clock = clock
         self._rng = rng or random.Random()
@@ -473,6 +488,10 @@ class Client:
                 record_to if hasattr(record_to, "inbound") else SessionRecorder(record_to)
             )
         self._ever_connected = False
+        self._reconnecting = False
+        self._recent_stall: tuple[float, float] | None = None  # (gap seconds, when)
+        self._counted_transport: Transport | None = None
+        self._bytes_out_seen = 0
         self._tick_callback_errors = 0
         if schema is not None:
             self._install_schema(schema)
@@ -567,6 +586,8 @@ class Client:
         """
         if self.state is ClientState.CLOSED:
             raise StdbError("this client was disconnected; make a new one")
+        if self.transport is not None or self.state is not ClientState.DISCONNECTED:
+            raise StdbError(f"connect() called on a client that is already {self.state.value}")
         try:
             if self._schema is None:
                 from .http import get_schema
@@ -575,7 +596,7 @@ class Client:
                     ModuleSchema.from_json(get_schema(self.uri, self.database, self._token))
                 )
             self._open_transport(self.connect_timeout)
-        except (ConnectError, OSError) as exc:
+        except (StdbError, OSError) as exc:
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
             raise
         return self
@@ -655,8 +676,26 @@ class Client:
         return self.session
 
     def _send(self, frame: bytes) -> None:
+        if len(frame) > MAX_CLIENT_MESSAGE_BYTES:
+            raise EncodeError(
+                f"the message is {len(frame)} bytes; servers close the connection on client "
+                f"messages over {MAX_CLIENT_MESSAGE_BYTES} bytes",
+                type_name="ClientMessage",
+            )
         if self.state is not ClientState.CONNECTED or self.transport is None:
-            self._outbox.append(frame)  # sent once the connection is up
+            if self.state is ClientState.CLOSED or (
+                self.state is ClientState.DISCONNECTED and self._ever_connected
+            ):
+                raise StdbError(
+                    f"not connected ({self.state.value}): the request was not sent; "
+                    "make a new client or connect() again"
+                )
+            if len(self._outbox) >= self.outbox_limit:
+                raise StdbError(
+                    f"{len(self._outbox)} requests are already waiting for the connection "
+                    f"(outbox_limit={self.outbox_limit}); not queueing more"
+                )
+            self._outbox.append(frame)  # sent once the connection is (back) up
             return
         if self._recorder is not None:
             self._recorder.outbound(frame, self._clock())
@@ -704,19 +743,27 @@ class Client:
         if handle is not None:
             handle.unsubscribe()
 
-    def call_reducer(
-        self,
-        name: str,
-        *args: Any,
-        flags: P.CallReducerFlags | int = P.CallReducerFlags.FULL_UPDATE,
-        **kwargs: Any,
-    ) -> int:
+    def call_reducer(self, name: str, /, *args: Any, **kwargs: Any) -> int:
         """Call reducer ``name`` with positional or keyword arguments; returns the request id.
 
         Arguments are encoded from the reducer's parameter types in the schema. Pass one
-        ``bytes`` argument to send pre-encoded BSATN as is.
+        ``bytes`` argument to send pre-encoded BSATN as is. ``flags=`` (a
+        ``CallReducerFlags``) sets the call flags, unless the reducer has a parameter named
+        ``flags``; ``call_flags=`` always does. Before the first ``IdentityToken`` and while
+        reconnecting, calls wait in an outbox (``outbox_limit``) and go out once connected;
+        after ``disconnect()`` or a reconnect that gave up they raise ``StdbError``.
         """
         session = self._session()
+        flags: Any = kwargs.pop("call_flags", None)
+        rdef0 = session.schema.reducers.get(name)
+        if (
+            flags is None
+            and "flags" in kwargs
+            and not (rdef0 is not None and "flags" in rdef0.param_names)
+        ):
+            flags = kwargs.pop("flags")
+        if flags is None:
+            flags = P.CallReducerFlags.FULL_UPDATE
         if kwargs:
             rdef = session.schema.reducer(name)
             names = rdef.param_names
@@ -763,6 +810,8 @@ class Client:
         last = self._last_tick_at
         gap = 0.0 if last is None else start - last
         self._last_tick_at = start
+        if gap >= self.stall_threshold:
+            self._recent_stall = (gap, start)
         self._tick_callback_errors = 0
         rec = self._recorder
         if rec is not None:
@@ -771,7 +820,8 @@ class Client:
         frames_read = bytes_in = applied = 0
         exhausted = False
         transport = self.transport
-        bytes_out0 = transport.bytes_out if transport else 0
+        if self._in_tick:
+            raise StdbError("tick() was called from inside a callback; callbacks run in tick()")
         self._in_tick = True
         try:
             if transport is None:
@@ -798,7 +848,14 @@ class Client:
             self._in_tick = False
         end = clock()
         t2 = self.transport
-        bytes_out = (t2.bytes_out - bytes_out0) if t2 is not None and t2 is transport else 0
+        bytes_out = 0
+        if t2 is not None:
+            if t2 is not self._counted_transport:
+                self._counted_transport = t2
+                self._bytes_out_seen = 0
+            total = t2.bytes_out
+            bytes_out = total - self._bytes_out_seen  # includes sends made between ticks
+            self._bytes_out_seen = total
         elapsed = end - start
         errors = self._tick_callback_errors
         ts = TickStats(
@@ -850,6 +907,8 @@ class Client:
                 or (limit is not None and applied >= limit)
             ):
                 return applied, True
+            if self.transport is None:
+                break  # a callback disconnected: the rest is not applied
             job = self._job
             if job is None:
                 frame = queue[0][0]
@@ -1044,6 +1103,9 @@ class Client:
             self._finish_reconnect()
 
     def _finish_reconnect(self) -> None:
+        if not self._reconnecting:
+            return
+        self._reconnecting = False
         self.stats.reconnects += 1
         self._fire_list(self._on_reconnect, "on_reconnect")
 
@@ -1067,6 +1129,12 @@ class Client:
         if info is None:
             info = CloseInfo.abnormal()
         stalled = gap if gap >= self.stall_threshold else None
+        recent = self._recent_stall
+        if stalled is None and recent is not None and self._clock() - recent[1] <= _STALL_WINDOW:
+            # The pings that piled up during the stall were read first; the drop itself
+            # shows a tick or two later.
+            stalled = recent[0]
+        self._recent_stall = None
         if stalled is not None and info.kind is not CloseKind.CLEAN:
             kind = DisconnectKind.STALL
         elif info.kind is CloseKind.CLEAN:
@@ -1080,14 +1148,36 @@ class Client:
         log.info("disconnected: %s", reason.describe())
         if self._recorder is not None:
             self._recorder.disconnect(reason.describe(), self._clock(), info)
+        self._fail_one_off_queries("the connection was lost before the answer came")
         if will:
             self.state = ClientState.RECONNECTING
+            self._reconnecting = True
             assert self.session is not None
             self.session.begin_reconnect()
             self._schedule_reconnect()
         else:
             self.state = ClientState.DISCONNECTED
+            self._end_subscriptions("the connection ended")
         self._fire_list(self._on_disconnect, "on_disconnect", reason)
+
+    def _fail_one_off_queries(self, why: str) -> None:
+        """One-off queries in flight get an error result instead of waiting forever."""
+        pending, self._one_off_callbacks = self._one_off_callbacks, {}
+        for mid, cb in pending.items():
+            self._guard("one_off_query callback", cb, OneOffQueryResult(mid, None, [], why))
+
+    def _end_subscriptions(self, why: str) -> None:
+        """The connection is over for good: no subscription stays active or pending."""
+        if self.session is None:
+            return
+        for rec in self.session.subscriptions.values():
+            if rec.state in (
+                SubscriptionState.ACTIVE,
+                SubscriptionState.PENDING,
+                SubscriptionState.ENDING,
+            ):
+                rec.state = SubscriptionState.ERROR
+                rec.error = why
 
     def _schedule_reconnect(self) -> None:
         delay = self.reconnect_policy.delay(self._reconnect_attempt, self._rng)
@@ -1120,21 +1210,28 @@ class Client:
         except AuthError as exc:
             self._pending = None
             log.error("reconnect refused the token: %s", exc)
-            self.state = ClientState.DISCONNECTED
-            self._next_reconnect_at = None
-            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            self._give_up(exc)
             return
         except (ConnectError, OSError) as exc:
             self._pending = None
             log.info("reconnect attempt %d failed: %s", self._reconnect_attempt, exc)
             if policy.max_attempts is not None and self._reconnect_attempt >= policy.max_attempts:
-                self.state = ClientState.DISCONNECTED
-                self._next_reconnect_at = None
-                self._fire_list(self._on_connect_error, "on_connect_error", exc)
+                self._give_up(exc)
                 return
             self.state = ClientState.RECONNECTING
             self._schedule_reconnect()
             return
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Reconnecting ended for good: say so through on_connect_error and on_disconnect."""
+        self.state = ClientState.DISCONNECTED
+        self._next_reconnect_at = None
+        self._reconnecting = False
+        self._end_subscriptions(f"reconnecting failed: {exc}")
+        self._outbox.clear()
+        self._fire_list(self._on_connect_error, "on_connect_error", exc)
+        reason = DisconnectReason(DisconnectKind.ERROR, None, "reconnect gave up", exc, None, False)
+        self._fire_list(self._on_disconnect, "on_disconnect", reason)
 
     # ---- convenience loops ------------------------------------------------------------------
 

@@ -57,7 +57,9 @@ _TransactionUpdate = P.TransactionUpdate
 _new_reducer_event = unchecked_constructor(ReducerEvent)
 _new_row_context = unchecked_constructor(RowEventContext)
 _new_table_change = unchecked_constructor(TableChangeEvent)
+_new_applied_event = unchecked_constructor(SubscriptionAppliedEvent)
 _COMMITTED = ReducerStatus.COMMITTED
+_SUBSCRIBE_APPLIED = EventCause.SUBSCRIBE_APPLIED
 _REDUCER = EventCause.REDUCER
 _UNKNOWN_TRANSACTION = EventCause.UNKNOWN_TRANSACTION
 
@@ -324,13 +326,12 @@ class Session:
             )
         if not isinstance(args, (tuple, list, dict)) and len(rdef.params.elements) == 1:
             args = (args,)
+        if isinstance(args, list):
+            args = tuple(args)
         try:
-            return get_codec(rdef.params).encode(tuple(args) if isinstance(args, list) else args)
+            return get_codec(rdef.params).encode(args)
         except EncodeError as exc:
-            raise EncodeError(
-                f"arguments of reducer {reducer!r} ({', '.join(rdef.param_names)}): {exc.reason}",
-                type_name=exc.type_name,
-            ) from None
+            raise _argument_error(reducer, rdef.params, args, exc) from None
 
     def call_reducer(
         self,
@@ -659,8 +660,8 @@ class Session:
             if self._restore.waiting:
                 return []
             return self._finish_restore(before_commit)
-        ctx = RowEventContext(EventCause.SUBSCRIBE_APPLIED, query_id=query_id)
-        events: list[SessionEvent] = [SubscriptionAppliedEvent(query_id, request_id, micros)]
+        ctx = _new_row_context(_SUBSCRIBE_APPLIED, None, query_id)
+        events: list[SessionEvent] = [_new_applied_event(query_id, request_id, micros)]
         events.extend(self._apply_rows(tables, ctx, before_commit))
         return events
 
@@ -864,3 +865,36 @@ class Session:
         return OneOffQueryResult(
             msg.message_id, name, rows, None, msg.total_host_execution_duration
         )
+
+
+def _argument_error(reducer: str, params: Any, args: Any, exc: EncodeError) -> EncodeError:
+    """Name the argument that did not encode (the codec only knows the whole product)."""
+    names = [e.name or f"_{i}" for i, e in enumerate(params.elements)]
+    if isinstance(args, tuple) and len(args) != len(names):
+        return EncodeError(
+            f"reducer {reducer!r} takes {len(names)} argument(s) ({', '.join(names)}), "
+            f"got {len(args)}",
+            type_name=exc.type_name,
+        )
+    if isinstance(args, dict):
+        missing = [n for n in names if n not in args]
+        if missing:
+            return EncodeError(
+                f"reducer {reducer!r}: missing argument(s) {', '.join(missing)}",
+                type_name=exc.type_name,
+            )
+        values = [args[n] for n in names]
+    elif isinstance(args, tuple):
+        values = list(args)
+    else:
+        values = [getattr(args, n, None) for n in names]
+    for name, el, value in zip(names, params.elements, values):
+        try:
+            get_codec(el.algebraic_type).encode(value)
+        except EncodeError as inner:
+            return EncodeError(
+                f"reducer {reducer!r}, argument {name!r} "
+                f"({el.algebraic_type.describe()}) = {value!r:.60}: {inner.reason}",
+                type_name=inner.type_name,
+            )
+    return EncodeError(f"arguments of reducer {reducer!r}: {exc.reason}", type_name=exc.type_name)

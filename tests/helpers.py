@@ -38,6 +38,8 @@ def game_schema() -> ModuleSchema:
             ReducerDef("post", t.ProductType([("text", t.STRING), ("sent", t.TIMESTAMP)])),
             ReducerDef("increment", t.ProductType([])),
             ReducerDef("identity_connected", t.ProductType([]), lifecycle="OnConnect"),
+            ReducerDef("rename", t.ProductType([("name", t.STRING)])),
+            ReducerDef("configure", t.ProductType([("flags", t.U8)])),
         ],
     )
 

@@ -561,3 +561,169 @@ def test_50k_initial_rows_and_1000_transactions_arrive_complete_and_in_order() -
         1000
     ) == Player(1000, 0)
     assert applied_per_tick[0] >= 1 and sum(applied_per_tick) == 1001
+
+
+# ---- found by the fresh-eyes review ---------------------------------------------------------
+
+
+def test_reducer_parameters_named_name_and_flags_pass_by_keyword() -> None:
+    client, server = connected_client()
+    client.call_reducer("rename", name="ada")
+    client.call_reducer("configure", flags=7)  # the reducer's own parameter
+    client.call_reducer("set_x", 1, 2, flags=P.CallReducerFlags.NO_SUCCESS_NOTIFY)
+    client.call_reducer("configure", 3, call_flags=P.CallReducerFlags.NO_SUCCESS_NOTIFY)
+    rename, configure, set_x, configure2 = [
+        m for m in server.received() if isinstance(m, P.CallReducer)
+    ]
+    assert rename.args == b"\x03\x00\x00\x00ada"
+    assert configure.args == b"\x07" and configure.flags == P.CallReducerFlags.FULL_UPDATE
+    assert set_x.flags == P.CallReducerFlags.NO_SUCCESS_NOTIFY
+    assert configure2.args == b"\x03" and configure2.flags == P.CallReducerFlags.NO_SUCCESS_NOTIFY
+
+
+def test_argument_errors_name_the_argument() -> None:
+    from stdb_game.errors import EncodeError
+
+    client, _server = connected_client()
+    with pytest.raises(EncodeError, match="argument 'x' \\(i32\\)"):
+        client.call_reducer("set_x", 1, 2**40)
+    with pytest.raises(EncodeError, match="takes 2 argument"):
+        client.call_reducer("set_x", 1)
+
+
+def test_requests_after_disconnect_raise_instead_of_vanishing() -> None:
+    from stdb_game.errors import StdbError
+
+    client, _server = connected_client()
+    client.disconnect()
+    with pytest.raises(StdbError, match="not connected"):
+        client.call_reducer("spawn")
+    with pytest.raises(StdbError, match="not connected"):
+        client.subscribe("SELECT * FROM player")
+
+
+def test_outbox_is_bounded_while_waiting_for_the_connection() -> None:
+    from stdb_game.errors import StdbError
+
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client(
+        "ws://fake",
+        "game",
+        schema=schema,
+        transport_factory=server.transport_factory,
+        outbox_limit=3,
+    )
+    client.connect()
+    for _ in range(3):
+        client.call_reducer("spawn")
+    with pytest.raises(StdbError, match="outbox_limit=3"):
+        client.call_reducer("spawn")
+    server.send(server.identity_token())
+    client.tick()
+    assert len([m for m in server.received() if isinstance(m, P.CallReducer)]) == 3
+
+
+def test_oversized_request_is_refused_before_sending() -> None:
+    from stdb_game.errors import EncodeError
+
+    client, server = connected_client()
+    with pytest.raises(EncodeError, match="33554432"):
+        client.call_reducer("post", "x" * (33 * 1024 * 1024), Timestamp(0))
+    assert not [m for m in server.received() if isinstance(m, P.CallReducer)]
+
+
+def test_connect_twice_is_refused() -> None:
+    from stdb_game.errors import StdbError
+
+    client, server = connected_client()
+    with pytest.raises(StdbError, match="already connected"):
+        client.connect()
+    assert len(server.transports) == 1
+
+
+def test_bytes_out_counts_requests_sent_between_ticks() -> None:
+    client, server = connected_client()
+    client.call_reducer("spawn")
+    st = client.tick()
+    assert st.bytes_out == server.transport.bytes_out > 0
+    assert client.stats.bytes_out == server.transport.bytes_out
+
+
+def test_tick_inside_a_callback_is_refused_and_reported() -> None:
+    client, server = connected_client()
+    errors: list[BaseException] = []
+    client.on_callback_error(lambda exc, where: errors.append(exc))
+    client.db.note.on_insert(lambda ctx, r: client.tick())
+    server.send(server.light(inserts={"note": [("a",)]}))
+    client.tick()
+    assert len(errors) == 1 and "inside a callback" in str(errors[0])
+
+
+def test_disconnect_inside_a_callback_stops_the_tick() -> None:
+    client, server = connected_client()
+    seen: list[str] = []
+
+    def on_insert(ctx: Any, row: Any) -> None:
+        seen.append(row.text)
+        client.disconnect()
+
+    client.db.note.on_insert(on_insert)
+    server.send(server.light(inserts={"note": [("first",)]}))
+    server.send(server.light(inserts={"note": [("second",)]}))
+    client.tick()
+    assert seen == ["first"] and client.state is ClientState.CLOSED
+
+
+def test_on_reconnect_fires_once_without_subscriptions() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=0.1, jitter=0.0)
+    )
+    fired: list[bool] = []
+    client.on_reconnect(lambda: fired.append(True))
+    server.transport.feed_abnormal()
+    client.tick()
+    clock.advance(1.0)
+    client.tick()
+    server.send(server.identity_token())
+    client.tick()
+    client.tick()
+    assert fired == [True] and client.stats.reconnects == 1
+
+
+def test_stall_is_reported_when_the_drop_shows_a_tick_later() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, stall_threshold=10.0)
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    clock.advance(40.0)
+    server.send(server.light(inserts={"note": [("backlog",)]}))
+    client.tick()  # the first tick after the stall reads what piled up
+    clock.advance(0.016)
+    server.transport.feed_abnormal()
+    client.tick()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.STALL and r.stalled_for == pytest.approx(40.0)
+
+
+def test_reconnect_giving_up_ends_subscriptions_and_says_so() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=0.1, jitter=0.0)
+    )
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    results: list[Any] = []
+    client.one_off_query("SELECT * FROM note", results.append)
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    server.refuse_next.append(AuthError("token refused", status=401))
+    server.transport.feed_abnormal()
+    client.tick()
+    assert results and results[0].error is not None  # the pending one-off got an answer
+    clock.advance(1.0)
+    client.tick()
+    assert [r.will_reconnect for r in reasons] == [True, False]
+    assert not sub.is_active and sub.state.value == "error"
