@@ -16,6 +16,7 @@ examples:
   spacetime describe quickstart-chat --json > chat.json
   stdb-game generate --schema chat.json --out module_bindings
   stdb-game generate --server http://localhost:3000 --database quickstart-chat --out module_bindings
+  stdb-game generate --module demos/chat/module.py --out module_bindings
 """
 
 
@@ -35,6 +36,9 @@ def add_subcommand(subparsers: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--schema", metavar="FILE.json", help="schema JSON file ('-' for stdin)")
     src.add_argument("--server", metavar="URL", help="server to fetch the schema from")
+    src.add_argument(
+        "--module", metavar="PATH.py", help="a dev-server module file (no server needed)"
+    )
     p.add_argument("--database", metavar="NAME", help="database name or identity (with --server)")
     p.add_argument("--token", help="auth token for --server (private tables need the owner's)")
     p.add_argument("--out", required=True, metavar="DIR", help="package directory to write")
@@ -57,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
             else:
                 raw = load_schema_file(args.schema)
                 source = Path(args.schema).name
+        elif args.module is not None:
+            from ..devserver import Database
+
+            raw = Database.open(args.module).schema_json()
+            source = Path(args.module).name
         else:
             if not args.database:
                 print("stdb-game generate: --server needs --database", file=sys.stderr)

@@ -98,6 +98,13 @@ class SpacetimeDBAsyncClient:
                 fut.set_result(ev)
 
     def _disconnected(self, reason: DisconnectReason) -> None:
+        # Calls in flight have an unknown outcome now: fail their waiters, never hang.
+        waiters, self._waiters = self._waiters, {}
+        for fut in waiters.values():
+            if not fut.done():
+                fut.set_exception(
+                    StdbError(f"connection lost before the answer: {reason.describe()}")
+                )
         if not reason.will_reconnect and self._closing is not None:
             self._closing.set()
 
@@ -111,10 +118,16 @@ class SpacetimeDBAsyncClient:
         reducer_name: str,
         *args: Any,
         flags: CallReducerFlags | int = CallReducerFlags.FULL_UPDATE,
-    ) -> ReducerEvent:
-        """Call a reducer and wait for its result (committed or failed)."""
+    ) -> ReducerEvent | None:
+        """Call a reducer and wait for its result (committed or failed).
+
+        With ``NO_SUCCESS_NOTIFY`` the server sends no answer to wait for: returns None
+        once the call is sent. If the connection drops first, raises ``StdbError``.
+        """
         compat = self._require()
         rid = compat.call_reducer(reducer_name, *args, flags=flags)
+        if CallReducerFlags(flags) is CallReducerFlags.NO_SUCCESS_NOTIFY:
+            return None
         fut: asyncio.Future[ReducerEvent] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
         return await fut

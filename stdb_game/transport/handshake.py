@@ -285,4 +285,8 @@ class PendingWebSocket:
 
 
 def _writable(sock: socket.socket) -> bool:
+    if hasattr(select, "poll"):  # select.select fails on descriptors >= 1024
+        p = select.poll()
+        p.register(sock, select.POLLOUT)
+        return bool(p.poll(0))
     return bool(select.select([], [sock], [], 0)[1])

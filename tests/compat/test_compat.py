@@ -132,3 +132,43 @@ def test_async_client_runs_the_tick_and_awaits_reducer_results() -> None:
     assert isinstance(sent[0], P.SubscribeMulti) and sent[0].query_strings == (
         "SELECT * FROM player",
     )
+
+
+def test_async_no_success_notify_returns_and_drops_fail_waiters() -> None:
+    from stdb_game.errors import StdbError
+
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> tuple[Any, BaseException | None]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        task = asyncio.create_task(
+            sac.run(
+                "tok",
+                "localhost:3000",
+                "game",
+                transport_factory=server.transport_factory,
+                reconnect=ReconnectPolicy(enabled=False),
+            )
+        )
+        while not server.transports:
+            await asyncio.sleep(0.001)
+        server.send(server.identity_token("tok"))
+        await asyncio.sleep(0.02)
+        quiet = await asyncio.wait_for(
+            sac.call_reducer("spawn", flags=CallReducerFlags.NO_SUCCESS_NOTIFY), 5
+        )
+        pending = asyncio.create_task(sac.call_reducer("spawn"))
+        await asyncio.sleep(0.02)
+        server.transport.feed_abnormal()
+        err: BaseException | None = None
+        try:
+            await asyncio.wait_for(pending, 5)
+        except StdbError as exc:
+            err = exc
+        await asyncio.wait_for(task, 5)
+        return quiet, err
+
+    quiet, err = asyncio.run(scenario())
+    assert quiet is None
+    assert err is not None and "connection lost" in str(err)
