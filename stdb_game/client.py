@@ -1028,20 +1028,24 @@ class Client:
             if handle is None:
                 return
             ctx = ev.context
+            # Each list is copied once per message (callbacks may unregister themselves).
             if handle._on_insert and ev.inserts:
                 where = f"{ev.table_name}.on_insert"
+                fns = list(handle._on_insert)
                 for row in ev.inserts:
-                    for fn in list(handle._on_insert):
+                    for fn in fns:
                         self._guard(where, fn, ctx, row)
             if handle._on_delete and ev.deletes:
                 where = f"{ev.table_name}.on_delete"
+                fns = list(handle._on_delete)
                 for row in ev.deletes:
-                    for fn in list(handle._on_delete):
+                    for fn in fns:
                         self._guard(where, fn, ctx, row)
             if handle._on_update and ev.updates:
                 where = f"{ev.table_name}.on_update"
+                ufns = list(handle._on_update)
                 for old, new in ev.updates:
-                    for ufn in list(handle._on_update):
+                    for ufn in ufns:
                         self._guard(where, ufn, ctx, old, new)
         elif t is ReducerEvent:
             assert isinstance(ev, ReducerEvent)
