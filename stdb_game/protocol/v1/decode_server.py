@@ -92,11 +92,16 @@ _new_database_update = unchecked_constructor(DatabaseUpdate)
 _new_reducer_call = unchecked_constructor(ReducerCallInfo)
 _new_transaction_update = unchecked_constructor(TransactionUpdate)
 _new_committed = unchecked_constructor(Committed)
+_new_query_id = unchecked_constructor(QueryId)
+_new_subscribe_multi_applied = unchecked_constructor(SubscribeMultiApplied)
+_new_unsubscribe_multi_applied = unchecked_constructor(UnsubscribeMultiApplied)
 
 # Callers repeat (the local player, the module itself for scheduled reducers), and these
 # values are immutable, so recent ones are shared instead of rebuilt for every message.
 _CACHE_LIMIT = 256
 _identities: dict[bytes, Identity] = {}
+_table_names: dict[bytes, str] = {}
+_NONE = Compression.NONE
 _connection_ids: dict[bytes, ConnectionId] = {}
 
 
@@ -187,7 +192,7 @@ def _compressable_query_update(data: bytes, off: int) -> tuple[CompressableQuery
     if tag == 0:
         deletes, off = _row_list(data, off + 1, "QueryUpdate.deletes")
         inserts, off = _row_list(data, off, "QueryUpdate.inserts")
-        return _new_compressable(Compression.NONE, _new_query_update(deletes, inserts)), off
+        return _new_compressable(_NONE, _new_query_update(deletes, inserts)), off
     if tag <= 2:
         compression = _QUERY_UPDATE_COMPRESSION[tag]
         blob, off = read_bytes(data, off + 1, f"CompressableQueryUpdate.{compression.value}")
@@ -204,17 +209,26 @@ def _table_update(data: bytes, off: int) -> tuple[TableUpdate, int]:
     end = start + name_len
     if end > size:
         raise truncated("TableUpdate.table_name", start, name_len, size)
-    try:
-        name = data[start:end].decode()
-    except UnicodeDecodeError as exc:
-        err = invalid_utf8(exc, "TableUpdate.table_name", start)
-        raise err from err.__cause__
+    raw = data[start:end]
+    name = _table_names.get(raw)  # the same few names in every message
+    if name is None:
+        try:
+            name = raw.decode()
+        except UnicodeDecodeError as exc:
+            err = invalid_utf8(exc, "TableUpdate.table_name", start)
+            raise err from err.__cause__
+        if len(_table_names) >= _CACHE_LIMIT:
+            _table_names.clear()
+        _table_names[raw] = name
     off = end + 12
     if off > size:
         raise truncated("TableUpdate.num_rows", end, 12, size)
     num_rows, count = U64_U32.unpack_from(data, end)
     if count > size - off:
         raise truncated("TableUpdate.updates", off, count, size)
+    if count == 1:  # the usual case: one query update per table
+        update, off = _compressable_query_update(data, off)
+        return _new_table_update(table_id, name, num_rows, (update,)), off
     updates = []
     for _ in range(count):
         update, off = _compressable_query_update(data, off)
@@ -275,7 +289,7 @@ def _applied_head(data: bytes, off: int, what: str) -> tuple[int, int, QueryId, 
     if off + 16 > len(data):
         raise truncated(what, off, 16, len(data))
     request_id, micros, query_id = U32_U64_U32.unpack_from(data, off)
-    return request_id, micros, QueryId(query_id), off + 16
+    return request_id, micros, _new_query_id(query_id), off + 16
 
 
 def _subscribe_rows(data: bytes, off: int) -> tuple[SubscribeRows, int]:
@@ -485,13 +499,13 @@ def _subscription_error(data: bytes, off: int) -> tuple[SubscriptionError, int]:
 def _subscribe_multi_applied(data: bytes, off: int) -> tuple[SubscribeMultiApplied, int]:
     request_id, micros, query_id, off = _applied_head(data, off, "SubscribeMultiApplied")
     update, off = _database_update(data, off)
-    return SubscribeMultiApplied(request_id, micros, query_id, update), off
+    return _new_subscribe_multi_applied(request_id, micros, query_id, update), off
 
 
 def _unsubscribe_multi_applied(data: bytes, off: int) -> tuple[UnsubscribeMultiApplied, int]:
     request_id, micros, query_id, off = _applied_head(data, off, "UnsubscribeMultiApplied")
     update, off = _database_update(data, off)
-    return UnsubscribeMultiApplied(request_id, micros, query_id, update), off
+    return _new_unsubscribe_multi_applied(request_id, micros, query_id, update), off
 
 
 def _procedure_result(data: bytes, off: int) -> tuple[ProcedureResult, int]:
