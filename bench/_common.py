@@ -137,21 +137,19 @@ that writes it). `--quick` runs tiny sizes and skips node, for the smoke test.
 How to read the figures: each table records the machine, Python version, date and load
 average of its run. Figures are **ratios and percentiles from one run**: the official SDK
 and ours are timed in the same run on the same bytes, alternating case by case, so the
-ratio holds even where the absolute numbers move with the machine. The machine these were
-taken on is a shared 2-CPU virtual machine with other engineers' test suites running, so
-absolute figures are 2-3x slower than a quiet desktop and wall times are best-of-N.
-No unit test asserts any of these figures.
+ratio holds even where the absolute numbers move with the machine. Wall times are
+best-of-N; CPU times (this thread's, `time.thread_time`) are what other processes on a
+shared machine cannot inflate. No unit test asserts any of these figures.
 """
 
 #: Sections in the order a fresh docs/benchmarks.md lists them.
-SECTION_ORDER = ("summary", "decode", "profile", "cache", "tick", "e2e", "legacy")
+SECTION_ORDER = ("summary", "decode", "profile", "cache", "tick", "legacy")
 SECTION_TITLES = {
     "summary": "Targets (issue #9)",
     "decode": "Decode and apply: ours and the official TypeScript SDK on the same frames",
     "profile": "Where the time goes",
     "cache": "Cache apply",
-    "tick": "Tick cost over a real WebSocket",
-    "e2e": "End to end on loopback",
+    "tick": "Tick cost and round trips over a real WebSocket",
     "legacy": "The old PyPI spacetimedb-sdk 0.7.0",
 }
 

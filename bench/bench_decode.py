@@ -149,7 +149,7 @@ def run(quick: bool = False, use_node: bool = True, reps: int | None = None) -> 
     machine = Machine()
     cases = W.decode_cases(quick)
     schema = W.schema()
-    reps = reps or (2 if quick else 7)
+    reps = reps or (2 if quick else 15)
     harness: NodeHarness | None = None
     note = "not run (--no-node)"
     if use_node:

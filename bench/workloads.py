@@ -200,7 +200,7 @@ def _label(table: str, kind: str, per_msg: int, distinct: bool) -> str:
 def decode_cases(quick: bool) -> list[Case]:
     """The decode matrix: three tables x (tx insert, subscribe insert, tx update) x sizes."""
     sizes = (
-        ((1, 40), (10, 200), (100, 400)) if quick else ((1, 2000), (100, 10_000), (10_000, 20_000))
+        ((1, 40), (10, 200), (100, 400)) if quick else ((1, 200), (100, 2_000), (10_000, 10_000))
     )
     cases: list[Case] = []
     for table in TABLES:
@@ -210,7 +210,7 @@ def decode_cases(quick: bool) -> list[Case]:
                 cases.append(build_case(table, kind, per_msg, total))
     big, total = sizes[-1]
     cases.append(build_case("message", "tx_insert", big, total, distinct_senders=True))
-    cases.append(empty_case(200 if quick else 5000))
+    cases.append(empty_case(200 if quick else 1000))
     return cases
 
 
