@@ -252,6 +252,9 @@ def make_client(
         server.database,
         schema=schema,
         budget_ms=args.budget_ms,
+        # Big messages (the 600-pellet food spawn, initial subscriptions) are decoded across
+        # frames and applied whole, instead of one 30 ms frame (docs/tick.md, step 3).
+        incremental_decode_bytes=8 * 1024,
         credentials=store,
         credentials_key=key,
         record_to=getattr(args, "record", None),
