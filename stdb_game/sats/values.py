@@ -25,16 +25,21 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 T = TypeVar("T")
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def _parse_hex(text: str, nbytes: int, what: str) -> int:
-    s = text.strip()
-    if s[:2] in ("0x", "0X"):
-        s = s[2:]
+    """Exactly ``2 * nbytes`` hex digits after an optional ``0x``.
+
+    Checked by hand because ``int(s, 16)`` also takes whitespace, a sign and ``_``, which
+    the server's hex parser refuses: a lenient parse would accept ids it never issues.
+    """
+    s = text[2:] if text[:2] in ("0x", "0X") else text
     if len(s) != nbytes * 2:
         raise ValueError(f"{what} hex must be {nbytes * 2} hex digits, got {len(s)}: {text!r}")
-    try:
-        return int(s, 16)
-    except ValueError:
-        raise ValueError(f"{what} hex is not hexadecimal: {text!r}") from None
+    if not _HEX_DIGITS.issuperset(s):
+        raise ValueError(f"{what} hex may hold only the digits 0-9a-fA-F: {text!r}")
+    return int(s, 16)
 
 
 class Identity:

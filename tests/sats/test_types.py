@@ -332,11 +332,33 @@ def test_connection_id_hex_is_big_endian_and_wire_is_little_endian() -> None:
         (Identity, "zz" * 32),
         (Identity, "00" * 33),
         (ConnectionId, "00" * 15),
+        # int(s, 16) would take all of these; the server's parser takes none.
+        (Identity, " " + "00" * 31 + "0 "),
+        (Identity, "00" * 32 + "\n"),
+        (Identity, "+" + "0" * 63),
+        (Identity, "-" + "0" * 63),
+        (Identity, "0_" + "0" * 62),
+        (Identity, "0x" + "0" * 63),
+        (Identity, "0x0x" + "0" * 60),
+        (ConnectionId, " " + "0" * 31),
+        (ConnectionId, "+" + "0" * 31),
+        (ConnectionId, "-" + "1" * 31),
+        (ConnectionId, "_" + "0" * 31),
+        (ConnectionId, "0" * 31 + "\t"),
+        (ConnectionId, "0x" + "0" * 31),
+        (ConnectionId, "00" * 32),
     ],
 )
 def test_bad_hex(cls: Any, arg: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^{cls.__name__} hex"):
         cls.from_hex(arg)
+
+
+def test_hex_takes_exactly_the_digits_with_an_optional_0x() -> None:
+    assert Identity.from_hex("0X" + "0" * 63 + "f") == Identity(15)
+    assert Identity.from_hex("F" * 64) == Identity((1 << 256) - 1)
+    assert ConnectionId.from_hex("0x" + "0" * 30 + "1a") == ConnectionId(26)
+    assert ConnectionId.from_hex("aB" * 16).value == int("ab" * 16, 16)
 
 
 def test_out_of_range_ids() -> None:
