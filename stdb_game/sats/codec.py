@@ -851,9 +851,7 @@ class Codec:
         except _FAST_ERRORS as exc:
             raise self._diagnose(buf, 0, exc) from None
         except RecursionError:
-            raise DecodeError(
-                "value nested too deeply", type_name=self.type_name, offset=0
-            ) from None
+            raise self._too_deep(0) from None
         if end != len(buf):
             raise DecodeError(
                 f"{len(buf) - end} trailing byte(s) after the value",
@@ -868,6 +866,8 @@ class Codec:
             return self._dec(buf, offset)
         except _FAST_ERRORS as exc:
             raise self._diagnose(buf, offset, exc) from None
+        except RecursionError:
+            raise self._too_deep(offset) from None
 
     def decode_rows_packed(self, data: bytes) -> list[Any]:
         """Decode values laid back to back until the buffer ends."""
@@ -887,6 +887,8 @@ class Codec:
                 ap(v)
         except _FAST_ERRORS as exc:
             raise self._diagnose(data, o, exc) from None
+        except RecursionError:
+            raise self._too_deep(o) from None
         if o < n:  # only a zero-size row type stops short
             raise DecodeError(
                 "the row type takes no bytes, so leftover row data cannot be rows",
@@ -942,6 +944,8 @@ class Codec:
                 v, end = dec(data, start)
             except _FAST_ERRORS as exc:
                 raise self._diagnose(data, start, exc) from None
+            except RecursionError:
+                raise self._too_deep(start) from None
             if end != stop:
                 raise DecodeError(
                     f"row {i} is {end - start} bytes but its slot is {stop - start}",
@@ -951,13 +955,17 @@ class Codec:
             out.append(v)
         return out
 
+    def _too_deep(self, offset: int) -> DecodeError:
+        """A recursive (``Ref``) type nested past Python's stack: bad input, not a crash."""
+        return DecodeError("value nested too deeply", type_name=self.type_name, offset=offset)
+
     def _diagnose(self, buf: bytes, offset: int, exc: BaseException) -> DecodeError:
         try:
             _checked_walk(self.type, buf, offset, self.type_name)
         except DecodeError as found:
             return found
         except RecursionError:
-            return DecodeError("value nested too deeply", type_name=self.type_name, offset=offset)
+            return self._too_deep(offset)
         return DecodeError(str(exc) or type(exc).__name__, type_name=self.type_name, offset=offset)
 
     # -- encoding --

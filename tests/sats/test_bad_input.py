@@ -327,3 +327,35 @@ def test_naive_datetime_refused() -> None:
 
 def test_schedule_at_needs_a_schedule_at() -> None:
     encode_error(t.SCHEDULE_AT, Timestamp(5))
+
+
+# ---- recursion --------------------------------------------------------------------------------
+
+
+def _tree_type() -> AlgebraicType:
+    """``Tree = leaf(u8) | node(Tree)``: a Ref type whose values nest as deep as the bytes say."""
+    ts = t.Typespace()
+    ts.types.append(t.SumType([("leaf", t.U8), ("node", t.RefType(0, ts))]))
+    return t.RefType(0, ts)
+
+
+DEEP_TREE = b"\x01" * 100_000 + b"\x00\x05"  # 100k nested nodes around leaf(5)
+
+
+def test_deep_recursive_value_is_a_decode_error_on_every_entry_point() -> None:
+    tree = codec.get_codec(_tree_type())
+    shallow = b"\x01\x01\x00\x05"
+    assert tree.decode(shallow) == SumValue(1, "node", SumValue(1, "node", SumValue(0, "leaf", 5)))
+    assert tree.decode_from(b"\xff" + shallow, 1)[1] == 5
+    # (call, offset where the too-deep value starts: rows before it decoded fine)
+    calls = {
+        "decode": (lambda: tree.decode(DEEP_TREE), 0),
+        "decode_from": (lambda: tree.decode_from(b"\xff" + DEEP_TREE, 1), 1),
+        "decode_rows_packed": (lambda: tree.decode_rows_packed(shallow + DEEP_TREE), 4),
+        "decode_rows_offsets": (lambda: tree.decode_rows_offsets(shallow + DEEP_TREE, [0, 4]), 4),
+        "decode_rows_list": (lambda: tree.decode_rows_list([shallow, DEEP_TREE]), 0),
+    }
+    for name, (call, offset) in calls.items():
+        with pytest.raises(DecodeError, match="nested too deeply") as info:
+            call()
+        assert info.value.offset == offset, name
