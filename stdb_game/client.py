@@ -728,9 +728,21 @@ class Client:
         return handle
 
     def subscribe_to_all_tables(self) -> SubscriptionHandle:
-        """Every table of the schema, one ``SELECT *`` each (the server's ``*`` form is
-        refused by some versions, so the queries are spelled out)."""
+        """Every public table of the schema, one ``SELECT *`` each (the server's ``*`` form
+        is refused by some versions, so the queries are spelled out).
+
+        Private tables are left out: only the database owner may read them, so a query
+        naming one would fail the whole set for everyone else. Subscribe to them by name
+        with ``subscribe()`` when connected as the owner. A module with no public table
+        raises ``StdbError``: there is nothing every client could subscribe to.
+        """
         names = [t.name for t in self.schema.tables.values() if t.public]
+        if not names:
+            private = ", ".join(sorted(self.schema.tables)) or "none"
+            raise StdbError(
+                "subscribe_to_all_tables: the module has no public table "
+                f"(private tables: {private}); subscribe to those by name as the owner"
+            )
         return self.subscribe([f"SELECT * FROM {n}" for n in names])
 
     def _unsubscribe(self, handle: SubscriptionHandle) -> None:
