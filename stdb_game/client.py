@@ -488,6 +488,8 @@ class Client:
                 record_to if hasattr(record_to, "inbound") else SessionRecorder(record_to)
             )
         self._ever_connected = False
+        #: The identity of the last connection: kept while a reconnect is under way.
+        self._known_identity: Identity | None = None
         self._reconnecting = False
         self._recent_stall: tuple[float, float] | None = None  # (gap seconds, when)
         self._counted_transport: Transport | None = None
@@ -520,7 +522,16 @@ class Client:
 
     @property
     def identity(self) -> Identity | None:
-        return self.session.identity if self.session else None
+        """Who the server says we are; the last known one while reconnecting.
+
+        A reconnect presents the same token, so it gets the same identity back: a game
+        keeps finding "its" rows instead of seeing itself vanish for the outage. None only
+        before the first connection. ``connection_id`` names the live connection, so it is
+        None while there is none.
+        """
+        session = self.session
+        current = session.identity if session is not None else None
+        return current if current is not None else self._known_identity
 
     @property
     def connection_id(self) -> ConnectionId | None:
@@ -1106,6 +1117,7 @@ class Client:
         self._reconnect_attempt = 0
         self._next_reconnect_at = None
         self._remember_token(ev.token)
+        self._known_identity = ev.identity
         session = self._session()
         frames = session.restore_frames(self._clock()) if reconnecting else []
         outbox, self._outbox = self._outbox, []
