@@ -137,12 +137,60 @@ def _gunzip(data: bytes, what: str) -> bytes:
     except zlib.error as exc:
         raise ProtocolError(f"corrupt gzip data ({exc})", what=what, cause=exc) from exc
     if not inflater.eof:
-        raise ProtocolError("truncated gzip data (stream has no end marker)", what=what)
+        raise ProtocolError(_gzip_ran_out(data), what=what)
     if inflater.unused_data:
         raise ProtocolError(
             f"{len(inflater.unused_data)} unexpected byte(s) after the gzip stream", what=what
         )
     return out
+
+
+#: Header bytes RFC 1952 defines: XFL (byte 8) and OS (byte 9).
+_GZIP_XFL = frozenset((0, 2, 4))
+_GZIP_OS = frozenset((*range(14), 255))
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 2, 4, 8, 16
+
+
+def _gzip_ran_out(data: bytes) -> str:
+    """Why a stream zlib did not reject never ended: cut short, or garbage that parses so far.
+
+    zlib only says "no end yet". The header and the deflate/trailer split tell the cases
+    apart where they can: undefined header bytes mean the data was never gzip (corrupt);
+    a header, a finished deflate stream or a trailer that stops early means truncated.
+    """
+    n = len(data)
+    if n < 10:
+        return f"truncated gzip data (the 10-byte header is cut short at {n} bytes)"
+    xfl, os_byte = data[8], data[9]
+    if xfl not in _GZIP_XFL or os_byte not in _GZIP_OS:
+        return (
+            f"corrupt gzip data (header XFL=0x{xfl:02x} OS=0x{os_byte:02x} are undefined values, "
+            "so this is not a gzip stream)"
+        )
+    flags = data[3]
+    o = 10
+    if flags & _FEXTRA:
+        o = o + 2 + int.from_bytes(data[o : o + 2], "little") if o + 2 <= n else n + 1
+    for flag in (_FNAME, _FCOMMENT):
+        if flags & flag and o <= n:
+            end = data.find(b"\0", o)
+            o = n + 1 if end < 0 else end + 1
+    if flags & _FHCRC:
+        o += 2
+    if o > n:
+        return "truncated gzip data (the header's optional fields are cut short)"
+    raw = zlib.decompressobj(wbits=-15)
+    try:
+        raw.decompress(data[o:], MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as exc:  # gzip mode already read this far without error; be safe
+        return f"corrupt gzip data ({exc})"
+    if raw.eof:
+        got = len(raw.unused_data)
+        return f"truncated gzip data (the 8-byte CRC/length trailer has only {got} byte(s))"
+    return (
+        f"truncated gzip data (the deflate data ends before its final block, {n} bytes in: "
+        "cut short, or corrupt bytes that still parse)"
+    )
 
 
 def compress(data: bytes, compression: Compression) -> bytes:

@@ -82,6 +82,49 @@ def test_truncated_gzip() -> None:
         decode_server_frame(b"\x02" + packed[:-9])
 
 
+GZIP_HEADER = h("1f8b 0800 00000000 00ff")  # magic, deflate, no flags, mtime 0, XFL 0, OS unknown
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # A gzip magic followed by text: the "header" holds undefined XFL/OS bytes.
+        (h("1f8b 0800") + b"garbage", r"corrupt gzip data \(header XFL=0x61 OS=0x67"),
+        # A valid header, then bytes that are no deflate block.
+        (GZIP_HEADER + b"garbage", "corrupt gzip data .*invalid block type"),
+        # A whole stream whose CRC does not match the data.
+        (
+            gzip.compress(b"hello", mtime=0)[:-8] + bytes(8),
+            "corrupt gzip data .*incorrect data check",
+        ),
+    ],
+)
+def test_corrupt_gzip_after_the_magic_is_not_called_truncated(data: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        decode_server_frame(b"\x02" + data)
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (5, r"10-byte header is cut short at 5 bytes"),
+        (-3, r"8-byte CRC/length trailer has only 5 byte\(s\)"),
+        (-8, r"8-byte CRC/length trailer has only 0 byte\(s\)"),
+        (14, r"deflate data ends before its final block, 14 bytes in"),
+    ],
+)
+def test_truncated_gzip_says_where_it_was_cut(cut: int, message: str) -> None:
+    packed = gzip.compress(payload("server_transaction_update_committed"), mtime=0)
+    with pytest.raises(ProtocolError, match="truncated gzip data .*" + message):
+        decode_server_frame(b"\x02" + packed[:cut])
+
+
+def test_gzip_header_cut_inside_its_file_name() -> None:
+    named = h("1f8b 0808 00000000 00ff") + b"rows.bsatn"  # FNAME set, no terminating NUL
+    with pytest.raises(ProtocolError, match=r"truncated gzip data .*optional fields"):
+        decode_server_frame(b"\x02" + named)
+
+
 def test_bytes_after_gzip_stream_are_refused() -> None:
     packed = gzip.compress(payload("server_identity_token"))
     assert decode_server_frame(b"\x02" + packed) == decode_server_message(
@@ -410,7 +453,9 @@ def test_bad_row_offsets_from_the_wire() -> None:
 
 
 @pytest.mark.parametrize("kind", ["gzip", "brotli"])
-def test_compression_bomb_is_refused_not_inflated(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compression_bomb_is_refused_not_inflated(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gzip as _gzip
 
     import brotli as _brotli
