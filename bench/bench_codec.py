@@ -30,9 +30,9 @@ from stdb_game.sats.values import Identity, Some, SumValue, Timestamp
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 START, END = "<!-- bench:codec -->", "<!-- /bench:codec -->"
 
-# Blackholio `entity` (i32 in the real schema; the brief's u32 has the same 16-byte layout).
+# A Blackholio-style `entity` with u32 id and mass, as the benchmark issue specifies.
 VEC2 = t.product(("x", t.F32), ("y", t.F32), name="DbVector2")
-ENTITY = t.product(("entity_id", t.I32), ("position", VEC2), ("mass", t.I32), name="Entity")
+ENTITY = t.product(("entity_id", t.U32), ("position", VEC2), ("mass", t.U32), name="Entity")
 # quickstart-chat `message`
 MESSAGE = t.product(
     ("sender", t.IDENTITY), ("sent", t.TIMESTAMP), ("text", t.STRING), name="Message"
@@ -149,7 +149,7 @@ class EntitySlots:
         self.mass = mass
 
 
-_ENTITY_STRUCT = struct.Struct("<iffi")
+_ENTITY_STRUCT = struct.Struct("<IffI")
 _MSG_HEAD = struct.Struct("<32sqI")
 
 

@@ -863,8 +863,11 @@ class Client:
                             queue.append((f, start))
                 if queue:  # an idle tick skips straight to the end
                     applied, exhausted = self._apply_queue(start, budget, limit)
-                if self.transport is not None and not self.transport.is_open and not queue:
-                    self._connection_lost(self.transport.closed_reason, gap)
+                t = self.transport
+                # Over only once every message it received is applied: the transport may
+                # still hold some that did not fit in the queue.
+                if t is not None and not t.is_open and not queue and not t.buffered_frames:
+                    self._connection_lost(t.closed_reason, gap)
                 if self.transport is not None:
                     self.transport.flush()
         finally:

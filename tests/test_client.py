@@ -727,3 +727,20 @@ def test_reconnect_giving_up_ends_subscriptions_and_says_so() -> None:
     client.tick()
     assert [r.will_reconnect for r in reasons] == [True, False]
     assert not sub.is_active and sub.state.value == "error"
+
+
+# ---- found by the client audit ----------------------------------------------------------
+
+
+def test_messages_the_transport_still_holds_are_applied_before_the_disconnect() -> None:
+    client, server = connected_client(inbound_queue_limit=5)
+    order: list[str] = []
+    client.db.note.on_insert(lambda ctx, r: order.append(r.text))
+    client.on_disconnect(lambda r: order.append(f"disconnect {r.kind.value} {r.code}"))
+    for i in range(12):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    server.transport.feed_close(1001, "module exited")
+    for _ in range(5):
+        client.tick()
+    assert order == [f"n{i}" for i in range(12)] + ["disconnect clean 1001"]
+    assert server.transport.poll_calls[1:4] == [5, 5, 5]  # the queue bound still held
