@@ -441,12 +441,6 @@ class Client:
         self.outbox_limit = outbox_limit
         if compression not in _COMPRESSIONS:
             raise ValueError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
-        if compression == "Brotli" and not P.brotli_available():
-            # Refused now, not at the first Brotli frame, which would drop the connection.
-            raise ValueError(
-                "compression='Brotli' needs the optional 'brotli' package: "
-                f"{P.BROTLI_INSTALL_HINT} (or use compression='Gzip' or 'None')"
-            )
         self.connect_timeout = connect_timeout
         self._clock = clock
         self._rng = rng or random.Random()
@@ -858,15 +852,15 @@ class Client:
             else:
                 transport.flush()
                 room = self.inbound_queue_limit - len(queue)
-                if room > 0:
-                    frames = transport.poll(room)
-                    if frames:
-                        frames_read = len(frames)
-                        bytes_in = sum(map(len, frames))
-                        for f in frames:
-                            if rec is not None:
-                                rec.inbound(f, start)
-                            queue.append((f, start))
+                # With a full queue, poll(0) takes no message but still answers pings.
+                frames = transport.poll(room if room > 0 else 0)
+                if frames:
+                    frames_read = len(frames)
+                    bytes_in = sum(map(len, frames))
+                    for f in frames:
+                        if rec is not None:
+                            rec.inbound(f, start)
+                        queue.append((f, start))
                 if queue:  # an idle tick skips straight to the end
                     applied, exhausted = self._apply_queue(start, budget, limit)
                 t = self.transport

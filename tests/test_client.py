@@ -744,3 +744,23 @@ def test_messages_the_transport_still_holds_are_applied_before_the_disconnect() 
         client.tick()
     assert order == [f"n{i}" for i in range(12)] + ["disconnect clean 1001"]
     assert server.transport.poll_calls[1:4] == [5, 5, 5]  # the queue bound still held
+
+
+def test_a_full_queue_still_polls_so_pings_are_answered() -> None:
+    clock = FakeClock(step=0.0005)
+    client, server = connected_client(
+        clock=clock, budget_ms=2.0, incremental_decode_bytes=1000, inbound_queue_limit=2
+    )
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(i, 0) for i in range(20000)]}))
+    for i in range(5):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    polls: list[list[int]] = []
+    while not sub.is_active:
+        before = len(server.transport.poll_calls)
+        st = client.tick()
+        polls.append(server.transport.poll_calls[before:])
+        assert st.queue_depth == 2 or sub.is_active
+    assert len(polls) >= 3  # the queue stayed full for several ticks
+    assert polls[0] == [2]
+    assert all(p == [0] for p in polls[1:])  # every full tick polled, for no message
