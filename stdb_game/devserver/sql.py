@@ -23,7 +23,7 @@ from sqlglot.errors import SqlglotError
 from ..sats.values import Identity
 from .errors import SqlError
 from .results import TableChange
-from .sqlparse import Plan, comparable, parse_one, plan_from
+from .sqlparse import TOO_DEEP, Plan, comparable, parse_one, plan_from
 from .storage import TableStore
 
 if TYPE_CHECKING:
@@ -230,7 +230,17 @@ def _projection(select: exp.Select, plan: Plan) -> int:
 
 
 def compile_query(db: Database, sql: str, caller: Identity, *, subscription: bool) -> Query:
-    """Compile one query; ``subscription`` adds the rule that join columns be indexed."""
+    """Compile one query; ``subscription`` adds the rule that join columns be indexed.
+
+    Every failure is a SqlError, including a query too deep for Python's stack.
+    """
+    try:
+        return _compile_query(db, sql, caller, subscription=subscription)
+    except RecursionError:
+        raise SqlError(TOO_DEEP) from None
+
+
+def _compile_query(db: Database, sql: str, caller: Identity, *, subscription: bool) -> Query:
     stmt = parse_one(sql)
     if not isinstance(stmt, exp.Select):
         raise SqlError(f"only SELECT is supported here, got {stmt.key.upper()}")

@@ -14,7 +14,7 @@ from ..sats.values import Identity, Timestamp
 from ._satsjson import untyped_json
 from .errors import SqlError
 from .results import TxResult
-from .sqlparse import Plan, literal_value, parse_one, plan_from
+from .sqlparse import TOO_DEEP, Plan, literal_value, parse_one, plan_from
 
 if TYPE_CHECKING:
     from .database import Database
@@ -241,7 +241,15 @@ def _update(db: Database, stmt: exp.Update, caller: Identity, now: Timestamp) ->
 
 
 def run_sql(db: Database, sql: str, caller: Identity, now: Timestamp) -> SqlResult:
-    """Run one /sql statement as ``caller``; SqlError (``unauthorized`` -> 401) otherwise."""
+    """Run one /sql statement as ``caller``; SqlError (``unauthorized`` -> 401) otherwise,
+    including for a query too deep for Python's stack."""
+    try:
+        return _run_sql(db, sql, caller, now)
+    except RecursionError:
+        raise SqlError(TOO_DEEP) from None
+
+
+def _run_sql(db: Database, sql: str, caller: Identity, now: Timestamp) -> SqlResult:
     start = time.perf_counter_ns()
     stmt = parse_one(sql)
     if isinstance(stmt, exp.Select):

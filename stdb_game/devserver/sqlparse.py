@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_SQL_BYTES",
+    "TOO_DEEP",
     "ColRef",
     "Plan",
     "comparable",
@@ -71,6 +72,32 @@ def _sql_snippet(node: exp.Expression) -> str:
         return type(node).__name__
 
 
+#: What a query that nests too deeply for the parser (or the compiler) is told.
+TOO_DEEP = "query nests too deeply (too many parentheses or nested conditions)"
+
+
+def _syntax_message(exc: ParseError | TokenError) -> str:
+    """A parse error in the user's terms: where, near what, and (when sqlglot's wording is not
+    about its own classes) what it expected."""
+    if isinstance(exc, TokenError):
+        return "SQL syntax error: unterminated string or quoted name, or an invalid character"
+    errors = exc.errors or [{}]
+    first = errors[0]
+    near = str(first.get("highlight") or "").strip()
+    desc = str(first.get("description") or "")
+    if desc.startswith("Required keyword"):
+        desc = "incomplete expression"
+    desc = desc.split(" but got ")[0].replace("Invalid expression / Unexpected", "Unexpected")
+    if "<" in desc or "sqlglot" in desc:
+        desc = ""
+    desc = desc[:1].lower() + desc[1:]
+    where = f" near {near[:40]!r}" if near else ""
+    line, col = first.get("line"), first.get("col")
+    if isinstance(line, int) and isinstance(col, int):
+        where += f" (line {line}, column {col})"
+    return f"SQL syntax error{where}" + (f": {desc}" if desc else "")
+
+
 def parse_one(sql: str) -> exp.Expression:
     """Exactly one statement, parsed; SqlError for parse errors, empty or several statements."""
     if len(sql.encode("utf-8", "surrogatepass")) > MAX_SQL_BYTES:
@@ -78,10 +105,11 @@ def parse_one(sql: str) -> exp.Expression:
     try:
         stmts = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
     except (ParseError, TokenError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise SqlError(f"SQL syntax error: {first}") from None
-    except Exception as exc:  # sqlglot can raise odd errors on odd input
-        raise SqlError(f"SQL syntax error: {exc}") from None
+        raise SqlError(_syntax_message(exc)) from None
+    except RecursionError:  # sqlglot's parser recurses once per level of parentheses
+        raise SqlError(TOO_DEEP) from None
+    except Exception:  # sqlglot can raise odd errors on odd input
+        raise SqlError("SQL syntax error: the query could not be parsed") from None
     if not stmts:
         raise SqlError("empty query")
     if len(stmts) > 1:
@@ -335,17 +363,59 @@ def plan_from(db: Database, select: exp.Select, caller: Identity, *, max_joins: 
     return plan
 
 
+def _terms(node: exp.Expression, kind: type[exp.Connector]) -> list[exp.Expression]:
+    """The operands of a chain of ``kind`` (AND or OR), parentheses dropped, in source order.
+
+    Iterative: sqlglot builds ``a OR b OR c ...`` as a left-deep tree, and a long chain would
+    otherwise recurse once per term.
+    """
+    out: list[exp.Expression] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        while isinstance(n, exp.Paren):
+            n = n.this
+        if isinstance(n, kind):
+            stack.append(n.expression)
+            stack.append(n.this)
+        else:
+            out.append(n)
+    return out
+
+
+def _all(preds: list[Pred]) -> Pred:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda rs: a(rs) and b(rs)
+    fns = tuple(preds)
+    return lambda rs: all(f(rs) for f in fns)
+
+
+def _any(preds: list[Pred]) -> Pred:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda rs: a(rs) or b(rs)
+    fns = tuple(preds)
+    return lambda rs: any(f(rs) for f in fns)
+
+
 def _predicate(plan: Plan, node: exp.Expression, caller: Identity, top: bool = False) -> Pred:
-    if isinstance(node, exp.Paren):
-        return _predicate(plan, node.this, caller, top)
+    """WHERE as a predicate; AND/OR chains become one flat all()/any(), so neither compiling
+    nor evaluating recurses per term (only per level of nesting, which the parser bounds)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
     if isinstance(node, exp.And):
-        left = _predicate(plan, node.this, caller, top)
-        right = _predicate(plan, node.expression, caller, top)
-        return lambda rs: left(rs) and right(rs)
+        return _all([_predicate(plan, n, caller, top) for n in _terms(node, exp.And)])
     if isinstance(node, exp.Or):
-        left = _predicate(plan, node.this, caller)
-        right = _predicate(plan, node.expression, caller)
-        return lambda rs: left(rs) or right(rs)
+        return _any([_predicate(plan, n, caller) for n in _terms(node, exp.Or)])
+    return _comparison(plan, node, caller, top)
+
+
+def _comparison(plan: Plan, node: exp.Expression, caller: Identity, top: bool) -> Pred:
     op = _OPS.get(type(node))
     if op is None:
         raise SqlError(

@@ -216,6 +216,49 @@ def test_unsupported_forms_raise_sql_error(db: Database, sql: str, fragment: str
     assert fragment.lower() in err.value.message.lower()
 
 
+def test_long_and_or_chains_compile_and_evaluate(db: Database) -> None:
+    # sqlglot builds these as left-deep trees 2000 levels deep; compiling or evaluating them
+    # must not recurse per term.
+    misses = " OR ".join(f"age = {100 + i % 150}" for i in range(2000))
+    assert ids(db, f"SELECT * FROM person WHERE {misses} OR name = 'bob'") == [2]
+    assert ids(db, f"SELECT * FROM person WHERE {misses}") == []
+    alls = " AND ".join(["age > 25"] * 2000)
+    assert ids(db, f"SELECT * FROM person WHERE {alls} AND active = true") == [1, 3]
+    mixed = " OR ".join(f"(age = {100 + i % 150} AND active = true)" for i in range(1000))
+    assert ids(db, f"SELECT * FROM person WHERE {mixed} OR (age = 30 AND active = true)") == [1]
+    table, rows = db.one_off(f"SELECT * FROM person WHERE {misses} OR age = 40", ALICE)
+    assert table == "person" and len(rows) == 1
+    res = db.sql(f"SELECT name FROM person WHERE {misses} OR age = 20", ALICE)
+    assert res.rows == [("bob",)]
+
+
+def test_too_deep_nesting_is_a_sql_error(db: Database) -> None:
+    deep = "SELECT * FROM person WHERE " + "(" * 3000 + "age = 30" + ")" * 3000
+    for run in (lambda: db.compile_query(deep, ALICE), lambda: db.sql(deep, ALICE)):
+        with pytest.raises(SqlError, match="nests too deeply"):
+            run()
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELEKT * FROM person", "SQL syntax error near 'FROM' (line 1, column 13)"),
+        ("SELECT * FROM person WHERE age = 1 OR", "syntax error near 'OR' (line 1, column 37)"),
+        ("SELECT * FROM", "syntax error near 'FROM' (line 1, column 13): expected table name"),
+        ("SELECT * FROM person WHERE (age = 1", "expecting )"),
+        ("SELECT * FROM person WHERE name = 'x", "unterminated string"),
+    ],
+)
+def test_syntax_errors_are_clean(db: Database, sql: str, expected: str) -> None:
+    with pytest.raises(SqlError) as err:
+        db.compile_query(sql, ALICE)
+    msg = err.value.message
+    assert expected in msg
+    # no parser internals: class reprs, token dumps, "Required keyword"
+    for leak in ("<class", "sqlglot", "Token", "Required keyword"):
+        assert leak not in msg, msg
+
+
 def test_one_off_skips_the_join_index_rule(db: Database) -> None:
     table, rows = db.one_off(
         "SELECT pl.* FROM plain pl JOIN person p ON pl.person_id = p.id", ALICE
