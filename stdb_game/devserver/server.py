@@ -748,7 +748,16 @@ class DevServer:
                 self._call_procedure(conn, msg)
         except Exception as exc:  # a bug here must not take the connection down
             log.exception("%r: error handling %s", conn, type(msg).__name__)
-            self._execution_error(conn, f"internal error: {exc}")
+            self._internal_error(conn, msg, f"internal error: {exc}")
+
+    def _internal_error(self, conn: Connection, msg: ClientMessage, text: str) -> None:
+        """Answer a message whose handler failed: a one-off query must still get exactly one
+        OneOffQueryResponse with its message_id (protocol.md §6.4); anything else gets a
+        failed TransactionUpdate (§6.3)."""
+        if isinstance(msg, OneOffQuery):
+            conn.send(OneOffQueryResponse(msg.message_id, text, (), TimeDuration(0)))
+        else:
+            self._execution_error(conn, text)
 
     def _execution_error(
         self,

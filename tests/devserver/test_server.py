@@ -433,6 +433,57 @@ def test_one_off_query_and_procedure(server: DevServerHandle, clients: list[RawC
     assert isinstance(res.status, InternalError) and res.request_id == 44
 
 
+def test_long_or_chains_on_every_query_path(
+    server: DevServerHandle, clients: list[RawClient]
+) -> None:
+    # 2000 ORs (about 40 KB, under the 50,000-byte limit): a left-deep tree that must neither
+    # compile nor evaluate by recursion, on each of the three query paths.
+    tag = f"o{time.monotonic_ns() % 1000:03d}"
+    terms = [f"text = '{tag}{i}'" for i in range(2000)]
+    query = "SELECT * FROM message WHERE " + " OR ".join(terms)
+    assert len(query.encode()) < 50_000
+    writer = connect(server, clients)
+    writer.call("send_message", _string(f"{tag}1500"), flags=1)
+    writer.call("send_message", _string(f"{tag}x"), flags=1)
+    writer.sync()
+    writer.expect_only_sync()
+
+    c = connect(server, clients)
+    applied = c.subscribe([query], query_id=7, request_id=70)
+    assert isinstance(applied, SubscribeMultiApplied), applied
+    _, inserts = rows_of(applied.update.tables, "message")
+    assert [r[-len(tag) - 4 :] for r in inserts] == [f"{tag}1500".encode()]
+    # the subscription's delta evaluates the chain per transaction, too
+    writer.call("send_message", _string(f"{tag}1999"), flags=1)
+    writer.call("send_message", _string(f"{tag}y"), flags=1)
+    tu = c.expect(TransactionUpdate)
+    _, inserts = rows_of(tu.status.database_update.tables, "message")
+    assert [r[-len(tag) - 4 :] for r in inserts] == [f"{tag}1999".encode()]
+    c.sync()
+    c.expect_only_sync()
+
+    c.send(OneOffQuery(b"ors", query))
+    resp = c.expect(OneOffQueryResponse)
+    assert resp.message_id == b"ors" and resp.error is None
+    assert len(resp.tables[0].rows.row_slices()) == 2
+
+    base = f"{server.url}/v1/database/{server.database}/sql"
+    status, body, _ = fetch("POST", base, query.replace("*", "text", 1).encode())
+    assert status == 200, body
+    assert sorted(r[0] for r in json.loads(body)[0]["rows"]) == [f"{tag}1500", f"{tag}1999"]
+
+    # Nesting too deep for the parser: a clear error on each path, the socket stays open.
+    deep = "SELECT * FROM message WHERE " + "(" * 3000 + "text = 'a'" + ")" * 3000
+    err = c.subscribe([deep], query_id=8, request_id=80)
+    assert isinstance(err, SubscriptionError) and (err.request_id, err.query_id) == (80, 8)
+    assert "nests too deeply" in err.error
+    c.send(OneOffQuery(b"deep", deep))
+    resp = c.expect(OneOffQueryResponse)
+    assert resp.message_id == b"deep" and resp.error and "nests too deeply" in resp.error
+    status, body, _ = fetch("POST", base, deep.encode())
+    assert status == 400 and b"nests too deeply" in body
+
+
 # ---- reducer calls -------------------------------------------------------------------------------
 
 
