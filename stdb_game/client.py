@@ -441,6 +441,12 @@ class Client:
         self.outbox_limit = outbox_limit
         if compression not in _COMPRESSIONS:
             raise ValueError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
+        if compression == "Brotli" and not P.brotli_available():
+            # Refused now, not at the first Brotli frame, which would drop the connection.
+            raise ValueError(
+                "compression='Brotli' needs the optional 'brotli' package: "
+                f"{P.BROTLI_INSTALL_HINT} (or use compression='Gzip' or 'None')"
+            )
         self.connect_timeout = connect_timeout
         self._clock = clock
         self._rng = rng or random.Random()
