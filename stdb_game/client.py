@@ -831,6 +831,8 @@ class Client:
         ``budget_ms`` bounds the time spent applying messages (None = no limit) and
         ``max_messages`` their number; at least one queued message is applied per tick.
         """
+        if self._in_tick:  # before anything changes: a refused tick leaves no trace
+            raise StdbError("tick() was called from inside a callback; callbacks run in tick()")
         budget = self.budget_ms if isinstance(budget_ms, _Default) else budget_ms
         limit = self.max_messages if isinstance(max_messages, _Default) else max_messages
         clock = self._clock
@@ -849,8 +851,6 @@ class Client:
         frames_read = bytes_in = applied = 0
         exhausted = False
         transport = self.transport
-        if self._in_tick:
-            raise StdbError("tick() was called from inside a callback; callbacks run in tick()")
         self._in_tick = True
         try:
             if transport is None:

@@ -764,3 +764,47 @@ def test_a_full_queue_still_polls_so_pings_are_answered() -> None:
     assert len(polls) >= 3  # the queue stayed full for several ticks
     assert polls[0] == [2]
     assert all(p == [0] for p in polls[1:])  # every full tick polled, for no message
+
+
+def test_a_refused_nested_tick_changes_nothing() -> None:
+    client, server = connected_client()
+    errors: list[BaseException] = []
+    client.on_callback_error(lambda exc, where: errors.append(exc))
+    seen: dict[str, Any] = {}
+
+    def nested(ctx: Any, row: Any) -> None:
+        seen["index"] = client._tick_index
+        seen["last"] = client._last_tick_at
+        seen["ticks"] = client.stats.ticks
+        client.tick()
+
+    client.db.note.on_insert(lambda ctx, r: 1 / 0)
+    client.db.note.on_insert(nested)
+    client.db.note.on_insert(lambda ctx, r: seen.update(after=(client._tick_index,
+                                                                 client._last_tick_at)))  # fmt: skip
+    server.send(server.light(inserts={"note": [("a",)]}))
+    st = client.tick()
+    assert st.callback_errors == 2  # the division and the refused tick, neither forgotten
+    assert "inside a callback" in str(errors[1])
+    assert seen["after"] == (seen["index"], seen["last"])
+    assert client.stats.ticks == seen["ticks"] + 1
+
+
+def test_a_nested_tick_writes_nothing_to_the_recording() -> None:
+    calls: list[str] = []
+
+    class Rec:
+        def tick(self, index: int, now: float) -> None:
+            calls.append(f"tick {index}")
+
+        def tick_end(self, index: int, applied: int, now: float) -> None:
+            calls.append(f"end {index}")
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a: None  # connection, inbound, outbound...
+
+    client, server = connected_client(record_to=Rec())
+    client.db.note.on_insert(lambda ctx, r: client.tick())
+    server.send(server.light(inserts={"note": [("a",)]}))
+    client.tick()
+    assert calls == ["tick 1", "end 1", "tick 2", "end 2"]
