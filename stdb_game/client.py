@@ -93,7 +93,7 @@ class ClientState(enum.Enum):
 class DisconnectKind(enum.Enum):
     CLEAN = "clean"  # a close frame (server's or ours)
     ABNORMAL = "abnormal"  # the socket ended without a close frame
-    STALL = "stall"  # dropped after the game stopped ticking for a long time
+    STALL = "stall"  # dropped without a close frame after the game stopped ticking a while
     ERROR = "error"  # a protocol error, an oversized message, a TLS failure...
     LOCAL = "local"  # disconnect() was called
 
@@ -106,7 +106,8 @@ class DisconnectReason:
     code: int | None = None
     reason: str = ""
     error: BaseException | None = None
-    #: Seconds between the two ticks around the drop, when the game loop stalled.
+    #: How long the game loop had stalled before the drop (None if it had not). Any kind
+    #: may carry it; only a drop without a close frame is reported as ``STALL``.
     stalled_for: float | None = None
     will_reconnect: bool = False
 
@@ -1172,7 +1173,8 @@ class Client:
             # shows a tick or two later.
             stalled = recent[0]
         self._recent_stall = None
-        if stalled is not None and info.kind is not CloseKind.CLEAN:
+        if stalled is not None and info.kind is CloseKind.ABNORMAL:
+            # Only a silent drop is the stall's doing; a close frame or an error says why.
             kind = DisconnectKind.STALL
         elif info.kind is CloseKind.CLEAN:
             kind = DisconnectKind.CLEAN

@@ -808,3 +808,34 @@ def test_a_nested_tick_writes_nothing_to_the_recording() -> None:
     server.send(server.light(inserts={"note": [("a",)]}))
     client.tick()
     assert calls == ["tick 1", "end 1", "tick 2", "end 2"]
+
+
+def test_a_protocol_error_after_a_stall_stays_an_error() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, stall_threshold=10.0)
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    clock.advance(40.0)
+    client.tick()  # the tick after the stall
+    clock.advance(0.016)
+    server.send(b"\x07garbage")
+    client.tick()
+    (r,) = reasons
+    assert r.kind is DisconnectKind.ERROR and "compression" in str(r.error).lower()
+
+
+def test_a_transport_error_or_clean_close_after_a_stall_keeps_its_kind() -> None:
+    for end, kind in (
+        (lambda t: t.feed_error(OSError("tls failure")), DisconnectKind.ERROR),
+        (lambda t: t.feed_close(1001, "module exited"), DisconnectKind.CLEAN),
+        (lambda t: t.feed_abnormal(), DisconnectKind.STALL),
+    ):
+        clock = FakeClock()
+        client, server = connected_client(clock=clock, stall_threshold=10.0)
+        reasons: list[DisconnectReason] = []
+        client.on_disconnect(reasons.append)
+        clock.advance(40.0)
+        end(server.transport)
+        client.tick()
+        (r,) = reasons
+        assert r.kind is kind and r.stalled_for == pytest.approx(40.0)
