@@ -652,7 +652,8 @@ class Client:
                     "light": self.light,
                     "has_token": self._token is not None,
                     # What a replay needs to rebuild this client (docs/recording.md).
-                    "schema": self._schema.raw if self._schema is not None else None,
+                    # The ModuleSchema: the recorder stores its JSON, rebuilt if it has none.
+                    "schema": self._schema,
                     "settings": {
                         "inbound_queue_limit": self.inbound_queue_limit,
                         "budget_ms": self.budget_ms,

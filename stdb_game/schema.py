@@ -2,7 +2,8 @@
 
 Built from ``GET /v1/database/{db}/schema?version=9`` or ``spacetime describe --json``
 (``ModuleSchema.from_json``), or by generated bindings, which attach their own row classes
-to the row types (``py_class``) so the cache hands out typed rows.
+to the row types (``py_class``) so the cache hands out typed rows. ``to_json`` turns any
+schema back into that JSON, which is what a session recording stores.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SchemaError
-from .sats.types import AlgebraicType, ProductType, RefType, SumType, Typespace
+from .sats.types import (
+    AlgebraicType,
+    ProductElement,
+    ProductType,
+    RefType,
+    SumType,
+    Typespace,
+)
 
 __all__ = ["IndexDef", "ModuleSchema", "ReducerDef", "TableDef"]
 
@@ -188,6 +196,41 @@ class ModuleSchema:
             s.reducers[r.name] = r
         return s
 
+    def to_json(self) -> dict[str, Any]:
+        """This schema as RawModuleDef v9 JSON that ``from_json`` reads back to an equal one.
+
+        Generated bindings build their schema from Python objects, with no JSON to keep; a
+        recording needs the JSON so it can be replayed on its own. Row types that are not
+        in the typespace (a schema assembled by hand) are appended to it, and reducers are
+        listed in ``reducer_id`` order, since that order is their id on the wire.
+        """
+        types: list[AlgebraicType] = list(self.typespace.types)
+        refs: dict[int, int] = {id(t): i for i, t in enumerate(types)}
+        names: dict[int, str] = dict(self.type_names)
+
+        def ref_of(row: ProductType, type_name: str | None) -> int:
+            idx = refs.get(id(row))
+            if idx is None:
+                idx = refs[id(row)] = len(types)
+                types.append(row)
+            name = type_name or row.name
+            if name and idx not in names:
+                names[idx] = name
+            return idx
+
+        tables = [_table_json(t, ref_of(t.row_type, t.type_name)) for t in self.tables.values()]
+        reducers = [
+            _reducer_json(r) for r in sorted(self.reducers.values(), key=lambda r: r.reducer_id)
+        ]
+        return {
+            "typespace": {"types": [t.to_json() for t in types]},
+            "tables": tables,
+            "reducers": reducers,
+            "types": [_type_name_json(name, idx) for idx, name in sorted(names.items())],
+            "misc_exports": [],
+            "row_level_security": [],
+        }
+
     def table(self, name: str) -> TableDef:
         try:
             return self.tables[name]
@@ -202,6 +245,70 @@ class ModuleSchema:
 
     def resolve(self, t: AlgebraicType) -> AlgebraicType:
         return t.resolve() if isinstance(t, RefType) else t
+
+
+_NONE: dict[str, Any] = {"none": []}
+
+
+def _some(v: Any) -> dict[str, Any]:
+    return {"some": v}
+
+
+def _table_json(t: TableDef, ref: int) -> dict[str, Any]:
+    """One ``tables`` entry of RawModuleDef v9."""
+    schedule: dict[str, Any] = _NONE
+    if t.scheduled_reducer is not None:
+        at = next((i for i, e in enumerate(t.row_type.elements) if _is_schedule_at(e)), 1)
+        schedule = _some(
+            {
+                "name": _some(f"{t.name}_sched"),
+                "reducer_name": t.scheduled_reducer,
+                "scheduled_at_column": at,
+            }
+        )
+    return {
+        "name": t.name,
+        "product_type_ref": ref,
+        "primary_key": [] if t.primary_key is None else [t.primary_key],
+        "indexes": [
+            {
+                "name": _some(ix.name),
+                "accessor_name": _NONE if ix.accessor_name is None else _some(ix.accessor_name),
+                "algorithm": {"BTree": list(ix.columns)},
+            }
+            for ix in t.indexes
+        ],
+        "constraints": [
+            {
+                "name": _some(f"{t.name}_{'_'.join(map(str, cols))}_key"),
+                "data": {"Unique": {"columns": list(cols)}},
+            }
+            for cols in t.unique_columns
+        ],
+        "sequences": [],
+        "schedule": schedule,
+        "table_type": {"User": []},
+        "table_access": {"Public": []} if t.public else {"Private": []},
+    }
+
+
+def _is_schedule_at(e: ProductElement) -> bool:
+    t = e.algebraic_type.resolve()
+    return isinstance(t, SumType) and t.special == "schedule_at"
+
+
+def _reducer_json(r: ReducerDef) -> dict[str, Any]:
+    """One ``reducers`` entry of RawModuleDef v9."""
+    return {
+        "name": r.name,
+        "params": r.params.to_json()["Product"],
+        "lifecycle": _NONE if r.lifecycle is None else _some({r.lifecycle: []}),
+    }
+
+
+def _type_name_json(name: str, ty: int) -> dict[str, Any]:
+    *scope, last = name.split("::")
+    return {"name": {"scope": scope, "name": last}, "ty": ty, "custom_ordering": True}
 
 
 def _opt(v: Any) -> str | None:

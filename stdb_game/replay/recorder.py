@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import msgpack
 
 from .. import protocol as P
-from ..errors import ProtocolError
+from ..errors import ProtocolError, SchemaError
 from ..schema import ModuleSchema
 from ..transport import CloseInfo
 from .format import FORMAT_NAME, FORMAT_VERSION, MAGIC, RECORD_HEAD, REDACTED_TOKEN, RecordKind
@@ -135,13 +135,22 @@ def _schema_text(schema: ModuleSchema | Mapping[str, Any] | str | None) -> str |
         return None
     if isinstance(schema, str):
         return schema
-    raw = schema.raw if isinstance(schema, ModuleSchema) else schema
-    if raw is None:
-        return None
     try:
+        if isinstance(schema, ModuleSchema):
+            # Bindings build their schema from objects, with no JSON kept: rebuild it.
+            raw = schema.raw if schema.raw is not None else schema.to_json()
+        else:
+            raw = schema
         return json.dumps(raw, separators=(",", ":"))
-    except (TypeError, ValueError):
-        log.warning("the schema could not be stored in the recording (not JSON)")
+    except (
+        TypeError,
+        ValueError,
+        AttributeError,
+        KeyError,
+        NotImplementedError,
+        SchemaError,
+    ) as exc:
+        log.warning("the schema could not be stored in the recording: %s", exc)
         return None
 
 
@@ -186,7 +195,8 @@ class SessionRecorder:
     ``flush_interval`` (seconds of client clock) spaces out writes when ticks are very
     frequent; 0 writes at every tick boundary. ``flush_bytes`` bounds the buffer during
     bursts. ``fsync`` also survives a power cut, at the cost of a disk sync per flush.
-    ``schema`` stores a schema the client cannot hand over (one built without JSON), and
+    ``schema`` stores a schema other than the client's (a ``ModuleSchema``, its JSON as a
+    mapping or text; the client's own is stored otherwise, whatever it was built from), and
     ``meta`` any JSON-like facts you want in the header (build id, player id...).
     """
 
@@ -242,8 +252,9 @@ class SessionRecorder:
         if self._closed:
             return
         params = {k: v for k, v in params.items() if "token" not in k or k == "has_token"}
-        schema = _schema_text(params.pop("schema", None))
-        if schema is not None and not self._schema_stored:
+        given = params.pop("schema", None)
+        schema = None if self._schema_stored else _schema_text(given)
+        if schema is not None:
             self._schema_stored = True
             if self._header is not None:
                 self._header["schema"] = schema  # header not written yet: it goes there

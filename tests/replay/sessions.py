@@ -98,7 +98,7 @@ def run_live(script: Script, path: Path | None, **kwargs: Any) -> Game:
         schema,
         clock,
         transport_factory=server.transport_factory,
-        record_to=str(path) if path is not None else None,
+        record_to=str(path) if path is not None else kwargs.pop("record_to", None),
         **kwargs,
     )
     game = Game(client, server, clock, EventLog().attach(client))

@@ -6,11 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stdb_game.cli import main
-from stdb_game.replay import read_recording
+from stdb_game.replay import SessionRecorder, read_recording
 
 from .sessions import CHAT_SCHEMA_JSON, FIXTURES, SCRIPTS, Script, chat, chat_schema, run_live
 
@@ -61,13 +62,15 @@ def test_reducer_arguments_are_decoded_with_the_schema(capsys: pytest.CaptureFix
 def test_a_recording_without_schema_takes_schema_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def schemaless():  # type: ignore[no-untyped-def]
-        schema = chat_schema()
-        schema.raw = None  # as if built by hand
-        return schema
+    class SchemalessRecorder(SessionRecorder):
+        """As an older SDK recorded: the connection said nothing of the schema."""
 
-    path = tmp_path / "hand.stdbrec"
-    run_live(Script("hand", chat, schema=schemaless), path)
+        def connection(self, params: dict[str, Any]) -> None:
+            params.pop("schema", None)
+            super().connection(params)
+
+    path = tmp_path / "old.stdbrec"
+    run_live(Script("old", chat, schema=chat_schema), None, record_to=SchemalessRecorder(path))
     assert read_recording(path).schema_json is None
     code, out, _ = _run(capsys, str(path))
     assert code == 0 and "holds no schema; pass --schema FILE" in out

@@ -30,6 +30,7 @@ from stdb_game.replay import (
     replay_session,
     summarize,
 )
+from stdb_game.schema import ModuleSchema
 from stdb_game.testing import FakeServer
 
 from .sessions import CHAT_SCHEMA_JSON, SCRIPTS, chat_schema, run_live
@@ -242,6 +243,42 @@ def test_schema_from_json_goes_in_the_header(tmp_path: Path) -> None:
     assert json.loads(rec.header.schema_json) == json.loads(CHAT_SCHEMA_JSON.read_text())
     assert "schema" not in rec.connections[0].params
     assert rec.schema() is not None and set(rec.schema().tables) == {"message", "user"}  # type: ignore[union-attr]
+
+
+def _schema_key(schema: ModuleSchema) -> tuple[Any, ...]:
+    tables = {
+        n: (t.row_type, t.primary_key, t.unique_columns, t.indexes, t.public, t.scheduled_reducer)
+        for n, t in schema.tables.items()
+    }
+    reducers = {n: (r.params, r.lifecycle, r.reducer_id) for n, r in schema.reducers.items()}
+    return tables, reducers
+
+
+def test_a_schema_built_without_json_is_stored_and_the_replay_needs_no_other(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "basic.stdbrec"
+    schema = game_schema()  # assembled from objects: schema.raw is None
+    assert schema.raw is None
+    live = run_live(SCRIPTS["basic"], path)
+    rec = read_recording(path)
+    assert rec.header.schema_json is not None
+    stored = rec.schema()
+    assert stored is not None and _schema_key(stored) == _schema_key(schema)
+    result = replay_session(rec)  # no schema given: the stored one is used
+    assert result.events is not None and result.events.entries == live.log.entries
+    assert result.cache() == live.snapshots[max(live.snapshots)]
+
+
+def test_generated_bindings_schema_turns_back_into_its_module_json() -> None:
+    from demos.chat.bindings import SCHEMA
+
+    from_file = ModuleSchema.from_json(json.loads((ROOT / "demos/chat/schema.json").read_text()))
+    assert SCHEMA.raw is None
+    assert SCHEMA.to_json() == from_file.to_json()
+    back = ModuleSchema.from_json(json.loads(json.dumps(SCHEMA.to_json())))
+    assert _schema_key(back) == _schema_key(from_file)
+    assert back.type_names == from_file.type_names == {0: "Message", 1: "User"}
 
 
 def test_schema_known_only_after_a_flush_goes_in_the_connection(tmp_path: Path) -> None:
