@@ -6,6 +6,10 @@ record incomplete (appends are sequential and fsynced), so on open a record that
 the end or fails its checksum, with nothing valid after it, is a torn tail: it is dropped and
 truncated away. A bad record *followed by valid ones* is real corruption and refuses to open
 (``CommitLogError``) rather than silently losing committed transactions.
+
+A failed append (a write or fsync error such as ENOSPC or EIO) is cut back to where the
+record began before the error is raised, so the transaction it belonged to, which the caller
+reports as failed, is not replayed, and later records do not land after a partial one.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ class CommitLog:
         self.fsync = fsync
         self.records: list[Any] = []
         self.dropped_bytes = 0
+        #: Why appends are refused (a failed write that could not be undone), or None.
+        self._poisoned: str | None = None
+        self._end = 0
         self._open()
 
     def _open(self) -> None:
@@ -114,7 +121,7 @@ class CommitLog:
             )
             self._file.truncate(valid_end)
             self._sync()
-        self._file.seek(0, os.SEEK_END)
+        self._end = self._file.seek(0, os.SEEK_END)
 
     def _check_tail(self, data: bytes, off: int) -> None:
         if off + _HEAD.size <= len(data):
@@ -145,12 +152,45 @@ class CommitLog:
             os.close(dfd)
 
     def append(self, record: Any) -> None:
-        """Write one record and make it durable before returning."""
-        view = memoryview(frame_record(record))
-        while view:
-            n = self._file.write(view)
-            view = view[n or 0 :]
-        self._sync()
+        """Write one record and make it durable before returning.
+
+        On failure (OSError) the file is cut back to where the record began, so a failed
+        write or fsync leaves neither garbage that would hide later records on replay nor a
+        complete record of a transaction that was reported as failed. If the cut itself
+        fails the log is poisoned: this and every later append raise CommitLogError.
+        """
+        if self._poisoned is not None:
+            raise CommitLogError(self._poisoned)
+        data = frame_record(record)
+        start = self._end
+        try:
+            view = memoryview(data)
+            while view:
+                n = self._file.write(view)
+                view = view[n or 0 :]
+            self._sync()
+        except OSError as exc:
+            self._undo(start, exc)
+            raise
+        self._end = start + len(data)
+
+    def _undo(self, start: int, cause: OSError) -> None:
+        """Truncate back to ``start`` after a failed append, or poison the log."""
+        try:
+            self._file.truncate(start)
+            self._file.seek(start)
+            self._sync()
+        except OSError as exc:
+            self._poisoned = (
+                f"commit log {self.path} is in an unknown state: an append failed ({cause}) "
+                f"and cutting it back to byte {start} failed too ({exc}); refusing further "
+                "commits. Restart the server: the damaged tail is dropped on open."
+            )
+            log.error("%s", self._poisoned)
+            raise CommitLogError(self._poisoned) from cause
+        log.warning(
+            "commit log %s: append failed (%s); cut back to byte %d", self.path, cause, start
+        )
 
     def close(self) -> None:
         """Close the file (appends after this fail)."""

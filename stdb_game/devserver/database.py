@@ -308,7 +308,10 @@ class Database:
         if error is None:
             try:
                 changes = self._commit(tx, timestamp, rd.name)
-            except OSError as exc:
+            except CommitLogError as exc:  # the log is poisoned: every commit fails
+                tx.rollback()
+                error = str(exc)
+            except OSError as exc:  # the log cut the partial record away; later commits work
                 tx.rollback()
                 error = f"commit log write failed: {exc}"
         micros = (time.perf_counter_ns() - start) // 1000

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +233,101 @@ def test_init_without_changes_is_still_marked(tmp_path: Path) -> None:
     clog = CommitLog(tmp_path / LOG_FILE, fsync=False)
     assert [r.get("init") for r in clog.records] == [None, True]
     clog.close()
+
+
+# ---- failed appends (ENOSPC / EIO) -----------------------------------------------------------
+
+
+class FailingFile:
+    """Wraps the log's file: the next write stores ``write_then_fail`` bytes and raises ENOSPC,
+    ``fsync_fails`` makes the next fsync (via ``fileno``) raise EIO, ``truncate_fails`` makes
+    truncation raise EIO. Each armed write/fsync failure fires once."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.write_then_fail: int | None = None
+        self.fsync_fails = False
+        self.truncate_fails = False
+
+    def write(self, data: Any) -> int:
+        if self.write_then_fail is not None:
+            keep, self.write_then_fail = self.write_then_fail, None
+            self.real.write(bytes(data)[:keep])
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        return int(self.real.write(data))
+
+    def fileno(self) -> int:
+        if self.fsync_fails:
+            self.fsync_fails = False
+            raise OSError(errno.EIO, "Input/output error (injected fsync)")
+        return int(self.real.fileno())
+
+    def truncate(self, size: int) -> int:
+        if self.truncate_fails:
+            raise OSError(errno.EIO, "Input/output error (injected truncate)")
+        return int(self.real.truncate(size))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _inject(db: Database) -> FailingFile:
+    assert db._log is not None
+    wrapper = FailingFile(db._log._file)
+    db._log._file = wrapper  # type: ignore[assignment]
+    return wrapper
+
+
+def _try_send(db: Database, text: str) -> Any:
+    return db.call_reducer_json(
+        "send_message", [text], sender=ALICE, connection_id=None, timestamp=T0
+    )
+
+
+def test_failed_write_midway_is_cut_back_and_later_commits_survive(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    _send(db, "before", 1)
+    f = _inject(db)
+    f.write_then_fail = 11  # part of the header and payload reach the file
+    res = _try_send(db, "lost")
+    assert not res.committed and "No space left" in (res.error or "")
+    assert _texts(db) == ["before"]  # rolled back in memory too
+    _send(db, "after1", 2)
+    _send(db, "after2", 3)
+    db.close()
+    clog = CommitLog(tmp_path / LOG_FILE, fsync=False)
+    assert clog.dropped_bytes == 0  # no garbage was left between records
+    clog.close()
+    assert _texts(_open(tmp_path)) == ["before", "after1", "after2"]
+
+
+def test_failed_fsync_after_a_complete_write_is_not_replayed(tmp_path: Path) -> None:
+    db = Database.open(CHAT, data_dir=tmp_path, timestamp=T0, fsync=True)
+    _send(db, "before", 1)
+    f = _inject(db)
+    f.fsync_fails = True
+    res = _try_send(db, "reported failed")
+    assert not res.committed and "fsync" in (res.error or "")
+    _send(db, "after", 2)
+    db.close()
+    # The failed transaction must not come back on replay.
+    assert _texts(_open(tmp_path)) == ["before", "after"]
+
+
+def test_failed_cut_back_poisons_the_log(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    _send(db, "before", 1)
+    f = _inject(db)
+    f.write_then_fail = 5
+    f.truncate_fails = True
+    res = _try_send(db, "lost")
+    assert not res.committed and "refusing further commits" in (res.error or "")
+    f.truncate_fails = False  # even once the disk recovers, nothing more is appended
+    res = _try_send(db, "refused")
+    assert not res.committed and "refusing further commits" in (res.error or "")
+    assert _texts(db) == ["before"]
+    size = (tmp_path / LOG_FILE).stat().st_size
+    db.close()
+    db2 = _open(tmp_path)  # the partial record is a torn tail and is dropped on open
+    assert _texts(db2) == ["before"]
+    assert (tmp_path / LOG_FILE).stat().st_size == size - 5
