@@ -749,13 +749,20 @@ class Session:
     # -- reducers --
 
     def _match_call(self, name: str, request_id: int, committed: bool) -> PendingCall | None:
-        """Our pending call this update answers: by request id on success, else FIFO by name."""
+        """Our pending call this update answers.
+
+        Servers echo the request id of a committed call, so a commit matches by id alone:
+        one that matches nothing answers a ``NO_SUCCESS_NOTIFY`` call (never pending) and
+        must not take an earlier call's place. Failures carry request id 0 on servers up
+        to 1.12 (the real id from 2.0); only those fall back to the oldest call by name.
+        """
         calls = self.pending_calls
-        if committed:
+        if committed or request_id != 0:
             for i, c in enumerate(calls):
                 if c.request_id == request_id and c.reducer == name:
                     del calls[i]
                     return c
+            return None
         for i, c in enumerate(calls):
             if c.reducer == name:
                 del calls[i]
@@ -822,7 +829,10 @@ class Session:
             int(msg.energy_quanta_used),
             msg.total_host_execution_duration,
             call.reducer_id,
-            pending.request_id if pending is not None else None,
+            # Ours but not pending (a NO_SUCCESS_NOTIFY call): the echoed id is still ours.
+            pending.request_id
+            if pending is not None
+            else (call.request_id if is_ours and committed and call.request_id else None),
             is_ours,
             (now - pending.sent_at) if pending is not None else None,
         )

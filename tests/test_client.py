@@ -839,3 +839,37 @@ def test_a_transport_error_or_clean_close_after_a_stall_keeps_its_kind() -> None
         client.tick()
         (r,) = reasons
         assert r.kind is kind and r.stalled_for == pytest.approx(40.0)
+
+
+def test_a_commit_is_matched_by_request_id_only() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock)
+    events: list[ReducerEvent] = []
+    client.on_reducer("set_x", events.append)
+    r1 = client.call_reducer("set_x", 1, 1)  # full update: pending
+    clock.advance(0.1)
+    r2 = client.call_reducer("set_x", 2, 2, flags=P.CallReducerFlags.NO_SUCCESS_NOTIFY)
+    clock.advance(0.1)
+    # The NO_SUCCESS_NOTIFY call changed subscribed rows, so its commit comes, with its id.
+    server.send(server.transaction("set_x", (2, 2), request_id=r2, inserts={"player": [(2, 2)]}))
+    client.tick()
+    assert [(e.request_id, e.is_ours, e.round_trip) for e in events] == [(r2, True, None)]
+    assert client.session is not None
+    assert [c.request_id for c in client.session.pending_calls] == [r1]
+    clock.advance(0.05)
+    server.send(server.transaction("set_x", (1, 1), request_id=r1))
+    client.tick()
+    assert events[1].request_id == r1 and events[1].round_trip == pytest.approx(0.25)
+    assert not client.session.pending_calls
+
+
+def test_a_failure_with_a_real_request_id_is_matched_by_it() -> None:
+    client, server = connected_client()
+    events: list[ReducerEvent] = []
+    client.on_reducer("set_x", events.append)
+    r1 = client.call_reducer("set_x", 1, 1)
+    r2 = client.call_reducer("set_x", 2, 2)
+    server.send(server.transaction("set_x", (2, 2), failed="no", request_id=r2))  # 2.x servers
+    server.send(server.transaction("set_x", (1, 1), failed="no", request_id=0))  # <= 1.12
+    client.tick()
+    assert [e.request_id for e in events] == [r2, r1]
