@@ -246,6 +246,15 @@ class Connection:
         except (asyncio.TimeoutError, Exception):
             task.cancel()
 
+    async def stop_writer(self) -> None:
+        """End the writer task now if it still runs (nothing more will be sent), and wait for
+        it, so no writer outlives its connection as a pending task."""
+        task = self._writer
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait([task])
+
     def abort(self) -> None:
         """Drop the TCP connection now (no close handshake): for clients that stopped reading."""
         if self.closed:
@@ -681,6 +690,9 @@ class DevServer:
             if close_code is None:
                 await conn.flush_and_stop_writer(timeout=1.0)
             conn.closed = True
+            # Every path, including a socket aiohttp already closed (a message over the size
+            # limit), must end the writer: otherwise it waits on its queue forever.
+            await conn.stop_writer()
             with contextlib.suppress(Exception):
                 self._after_tx(
                     self.db.client_disconnected(conn.identity, conn.connection_id, _now())
