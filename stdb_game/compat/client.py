@@ -191,8 +191,12 @@ class SpacetimeDBClient:
         *args: Any,
         flags: CallReducerFlags | int = CallReducerFlags.FULL_UPDATE,
     ) -> int:
-        """Call a reducer with positional arguments; returns the request id."""
-        return self.client.call_reducer(reducer_name, *args, flags=flags)
+        """Call a reducer with positional arguments; returns the request id.
+
+        ``flags`` are the call flags; a reducer parameter named ``flags`` is passed
+        positionally, as in the old API.
+        """
+        return self.client.call_reducer(reducer_name, *args, call_flags=flags)
 
     def one_off_query(self, sql: str, callback: Callable[..., Any] | None = None) -> bytes:
         def done(result: Any) -> None:

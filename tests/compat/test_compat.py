@@ -172,3 +172,37 @@ def test_async_no_success_notify_returns_and_drops_fail_waiters() -> None:
     quiet, err = asyncio.run(scenario())
     assert quiet is None
     assert err is not None and "connection lost" in str(err)
+
+
+def test_call_flags_never_replace_a_reducer_parameter_named_flags() -> None:
+    client, server = _connect()
+    server.send(server.identity_token())
+    client.update()
+    client.call_reducer("configure", 3)
+    client.call_reducer("configure", 5, flags=CallReducerFlags.NO_SUCCESS_NOTIFY)
+    plain, quiet = [m for m in server.received() if isinstance(m, P.CallReducer)]
+    assert plain.args == b"\x03" and plain.flags == CallReducerFlags.FULL_UPDATE
+    assert quiet.args == b"\x05" and quiet.flags == CallReducerFlags.NO_SUCCESS_NOTIFY
+
+
+def test_async_call_flags_never_replace_a_reducer_parameter_named_flags() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> list[P.CallReducer]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        task = asyncio.create_task(
+            sac.run("tok", "localhost:3000", "game", transport_factory=server.transport_factory)
+        )
+        while not server.transports:
+            await asyncio.sleep(0.001)
+        server.send(server.identity_token("tok"))
+        while sac.client is None or not sac.client.client.is_connected:
+            await asyncio.sleep(0.001)
+        await sac.call_reducer("configure", 9, flags=CallReducerFlags.NO_SUCCESS_NOTIFY)
+        sac.close()
+        await asyncio.wait_for(task, 5)
+        return [m for m in server.received() if isinstance(m, P.CallReducer)]
+
+    (call,) = asyncio.run(scenario())
+    assert call.args == b"\x09" and call.flags == CallReducerFlags.NO_SUCCESS_NOTIFY
