@@ -6,6 +6,7 @@ layer drives scheduled reducers with ``next_deadline()`` / ``run_due(now)``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import json
@@ -299,9 +300,15 @@ class Database:
             error = str(exc) or type(exc).__name__
             if not isinstance(exc, (ReducerError, ValueError, EncodeError)):
                 log.info("reducer %s raised", rd.name, exc_info=True)
-        except BaseException:
+        except asyncio.CancelledError:  # the host's own cancellation, not the module's doing
             tx.rollback()
             raise
+        except BaseException as exc:
+            # sys.exit(), SystemExit, KeyboardInterrupt raised by module code: one reducer
+            # failed; the server (one process for every client) must not stop.
+            tx.rollback()
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("reducer %s raised %s; treated as a failure", rd.name, error)
         finally:
             self._tx = None
         changes: dict[str, TableChange] = {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import sys
 
 import pytest
 
@@ -360,3 +362,66 @@ def test_tables_outside_a_reducer_refuse() -> None:
     db = _open()
     with pytest.raises(RuntimeError):
         db.db.item.count()
+
+
+exiting = Module("exiting")
+
+
+@exiting.table(name="note", public=True)
+class Note:
+    text: str
+
+
+def _insert_then(ctx: ReducerContext, exc: BaseException) -> None:
+    ctx.db.note.insert(Note(text="half done"))
+    raise exc
+
+
+@exiting.reducer
+def calls_sys_exit(ctx: ReducerContext) -> None:
+    ctx.db.note.insert(Note(text="half done"))
+    sys.exit(3)
+
+
+@exiting.reducer
+def keyboard_interrupt(ctx: ReducerContext) -> None:
+    _insert_then(ctx, KeyboardInterrupt())
+
+
+@exiting.reducer
+def system_exit(ctx: ReducerContext) -> None:
+    _insert_then(ctx, SystemExit("bye"))
+
+
+@exiting.reducer
+def cancelled(ctx: ReducerContext) -> None:
+    _insert_then(ctx, asyncio.CancelledError())
+
+
+@exiting.reducer
+def ok(ctx: ReducerContext) -> None:
+    ctx.db.note.insert(Note(text="fine"))
+
+
+@pytest.mark.parametrize(
+    ("reducer", "error"),
+    [
+        ("calls_sys_exit", "SystemExit: 3"),
+        ("keyboard_interrupt", "KeyboardInterrupt"),
+        ("system_exit", "SystemExit: bye"),
+    ],
+)
+def test_base_exceptions_from_module_code_fail_the_reducer(reducer: str, error: str) -> None:
+    db = Database.open(exiting, timestamp=T0)
+    res = db.call_reducer(reducer, b"", sender=ALICE, connection_id=CONN, timestamp=T0)
+    assert not res.committed and res.error == error and res.changes == {}
+    assert db.rows("note") == []  # rolled back
+    assert db.call_reducer("ok", b"", sender=ALICE, connection_id=CONN, timestamp=T0).committed
+    assert [n.text for n in db.rows("note")] == ["fine"]
+
+
+def test_cancellation_still_propagates_and_rolls_back() -> None:
+    db = Database.open(exiting, timestamp=T0)
+    with pytest.raises(asyncio.CancelledError):
+        db.call_reducer("cancelled", b"", sender=ALICE, connection_id=CONN, timestamp=T0)
+    assert db.rows("note") == []

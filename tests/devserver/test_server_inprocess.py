@@ -4,6 +4,7 @@ inspected: no writer task outlives its connection, a failing one-off handler sti
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,18 @@ from typing import Any
 import aiohttp
 
 from stdb_game.devserver import Database
+from stdb_game.devserver.module import Module, ReducerContext
 from stdb_game.devserver.server import DevServer, ServerConfig
 from stdb_game.protocol import (
     SUBPROTOCOL,
+    CallReducer,
+    CallReducerFlags,
+    Committed,
+    Failed,
     IdentityToken,
     OneOffQuery,
     OneOffQueryResponse,
+    TransactionUpdate,
     decode_server_frame,
     encode_client_message,
 )
@@ -24,9 +31,31 @@ from stdb_game.protocol import (
 CHAT = Path(__file__).resolve().parents[2] / "demos" / "chat" / "module.py"
 
 
-def _run(scenario: Callable[[DevServer, aiohttp.ClientSession], Awaitable[None]]) -> None:
+quitter = Module("quitter")
+
+
+@quitter.table(name="note", public=True)
+class Note:
+    text: str
+
+
+@quitter.reducer
+def quit_now(ctx: ReducerContext) -> None:
+    ctx.db.note.insert(Note(text="half done"))
+    sys.exit(0)
+
+
+@quitter.reducer
+def add_note(ctx: ReducerContext, text: str) -> None:
+    ctx.db.note.insert(Note(text=text))
+
+
+def _run(
+    scenario: Callable[[DevServer, aiohttp.ClientSession], Awaitable[None]],
+    module: Path | Module = CHAT,
+) -> None:
     async def main() -> None:
-        db = Database.open(CHAT)
+        db = Database.open(module)
         srv = DevServer(db, ServerConfig(module=CHAT, port=0, ping_interval=30.0))
         await srv.start()
         try:
@@ -108,3 +137,24 @@ def test_a_failing_one_off_handler_still_answers_with_its_message_id() -> None:
         await ws.close()
 
     _run(scenario)
+
+
+def test_a_reducer_calling_sys_exit_fails_and_the_server_keeps_serving() -> None:
+    async def scenario(srv: DevServer, session: aiohttp.ClientSession) -> None:
+        ws = await _connect(srv, session)
+        call = CallReducer("quit_now", b"", 5, CallReducerFlags.FULL_UPDATE)
+        await ws.send_bytes(encode_client_message(call))
+        tu = decode_server_frame(await ws.receive_bytes())
+        assert isinstance(tu, TransactionUpdate) and isinstance(tu.status, Failed)
+        assert tu.status.message == "SystemExit: 0"
+        base = f"{srv.url}/v1/database/{srv.db.name}/call"
+        async with session.post(f"{base}/quit_now", json=[]) as resp:
+            assert resp.status == 530 and await resp.text() == "SystemExit: 0"
+        args = (2).to_bytes(4, "little") + b"ok"
+        await ws.send_bytes(encode_client_message(CallReducer("add_note", args, 6, 0)))
+        tu = decode_server_frame(await ws.receive_bytes())
+        assert isinstance(tu, TransactionUpdate) and isinstance(tu.status, Committed)
+        assert [n.text for n in srv.db.rows("note")] == ["ok"]
+        await ws.close()
+
+    _run(scenario, quitter)
