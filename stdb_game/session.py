@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,18 @@ _NO_REDUCER = ("<none>", "")
 #: Callback the client passes to ``receive``: runs after a message's diff is computed and
 #: before it is written to the cache (``on_before_delete`` sees the old cache).
 BeforeCommit = Callable[[MessageDiff, RowEventContext], None]
+
+
+#: Table names after FROM / JOIN, bare or double-quoted. Over-matching (a FROM inside a
+#: string literal) only marks more tables shared, the safe direction.
+_QUERY_TABLE = re.compile(r'\b(?:FROM|JOIN)\s+(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*))', re.I)
+
+
+def _query_tables(sql: str) -> set[str]:
+    """The tables a subscription query reads, as far as a scan for FROM / JOIN tells."""
+    return {
+        quoted.replace('""', '"') if quoted else bare for quoted, bare in _QUERY_TABLE.findall(sql)
+    }
 
 
 class SessionFailed(StdbError):
@@ -161,6 +174,9 @@ class Session:
         self._arg_codecs: dict[str, tuple[Any, Codec]] = {}
         #: (tables, their collected rows, their diff) prepared by ``receive_steps``.
         self._prepared: tuple[Any, Any, MessageDiff] | None = None
+        #: Rows the last ``InitialSubscription`` gave the legacy set, per table: what the
+        #: next one replaces (other subscriptions' rows are not the legacy set's to drop).
+        self._legacy_rows: dict[str, list[bytes]] = {}
 
     # ---- state --------------------------------------------------------------------------
 
@@ -724,8 +740,10 @@ class Session:
         ]
         rec = legacy[-1] if legacy else None
         updates = self._collect(msg.database_update.tables)
+        new_rows = {name: ins for name, (_dels, ins) in updates.items()}
         if self._restore is not None:
             self._stage(updates)
+            self._legacy_rows = new_rows
             if rec is not None:
                 rec.state = SubscriptionState.ACTIVE
                 self._restore.waiting.discard(rec.query_id)
@@ -736,15 +754,35 @@ class Session:
         if rec is not None:
             rec.state = SubscriptionState.ACTIVE
             rec.applied_at = now
-        # The legacy set is replaced whole: reconcile so unchanged rows fire nothing.
-        full = {name: ins for name, (_dels, ins) in updates.items()}
-        diff = self.cache.reconcile(full)
+        # The legacy set replaces only the previous legacy set (semantics.md §3): swap its
+        # rows, refcounted, so rows other subscriptions hold stay and unchanged rows fire
+        # nothing. Tables no other subscription reads are the legacy set's alone and are
+        # reconciled whole, which also replaces rows transactions added since.
+        diff = self.cache.replace_layer(
+            self._legacy_rows, new_rows, whole=self._legacy_only_tables()
+        )
         ctx = RowEventContext(EventCause.SUBSCRIBE_APPLIED, query_id=qid)
         events: list[SessionEvent] = [
             SubscriptionAppliedEvent(qid, msg.request_id, msg.total_host_execution_duration.micros)
         ]
         events.extend(self._commit(diff, ctx, before_commit))
+        self._legacy_rows = new_rows
         return events
+
+    def _legacy_only_tables(self) -> set[str]:
+        """Tables that no live non-legacy subscription reads (none, if a query is unreadable)."""
+        shared: set[str] = set()
+        for s in self.subscriptions.values():
+            if s.kind is SubscriptionKind.LEGACY or not (
+                s.is_live or s.state is SubscriptionState.ENDING
+            ):
+                continue
+            for q in s.queries:
+                names = _query_tables(q)
+                if not names:
+                    return set()
+                shared.update(names)
+        return {t.name for t in self.cache if t.name not in shared}
 
     # -- reducers --
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ProtocolError, SchemaError
@@ -20,6 +21,12 @@ def _message_diff(tables: dict[str, TableDiff[Any]]) -> MessageDiff:
     m: MessageDiff = _obj_new(MessageDiff)
     m.tables = tables
     return m
+
+
+def _still_cached(table: TableCache[Any], rows: Sequence[bytes]) -> list[bytes]:
+    """``rows`` capped, per distinct row, at the occurrences the table still holds."""
+    ref_count = table.ref_count
+    return [b for b, n in Counter(rows).items() for _ in range(min(n, ref_count(b)))]
 
 
 #: One table's part of a message: (deletes, inserts), each a sequence of row BSATN bytes.
@@ -156,6 +163,39 @@ class ClientCache:
         return MessageDiff(
             {name: t.reconcile(full_rows.get(name, ())) for name, t in self._tables.items()}
         )
+
+    def replace_layer(
+        self,
+        old_rows: Mapping[str, Sequence[bytes]],
+        new_rows: Mapping[str, Sequence[bytes]],
+        *,
+        whole: Collection[str] = (),
+    ) -> MessageDiff:
+        """The diff swapping one subscription's rows ``old_rows`` for ``new_rows``.
+
+        For a subscription replaced whole (legacy ``Subscribe``) while others stay: its old
+        rows are deleted and the new inserted, refcounted, so a row another subscription
+        also holds stays. Old occurrences no longer cached (a transaction removed them
+        since) are skipped, not reported as missing. Tables in ``whole`` are this
+        subscription's alone: each is reconciled to exactly its ``new_rows`` (empty when
+        absent), which also catches rows transactions added since. Unknown names raise
+        ``ProtocolError``. Commit the result with ``commit``.
+        """
+        tables = self._tables
+        for name in new_rows:
+            if name not in tables:
+                raise ProtocolError(
+                    f"rows for table {name!r}, which the client has no schema for",
+                    what=f"table update of {name}",
+                )
+        diffs: dict[str, TableDiff[Any]] = {}
+        for name, table in tables.items():
+            new = new_rows.get(name, ())
+            if name in whole:
+                diffs[name] = table.reconcile(new)
+            elif name in new_rows or name in old_rows:
+                diffs[name] = table.prepare(_still_cached(table, old_rows.get(name, ())), new)
+        return _message_diff(diffs)
 
     def clear(self) -> dict[str, list[Any]]:
         """Forget every row of every table; returns the removed rows per table name."""

@@ -94,6 +94,36 @@ def test_reconcile_covers_every_registered_table() -> None:
         cache.reconcile({"ghost": []})
 
 
+def test_replace_layer_swaps_one_subscriptions_rows_and_keeps_the_others() -> None:
+    cache = chat_cache()
+    # Another subscription holds player 1 and note "a"; the layer holds players 1, 2, 3.
+    cache.apply_message({"player": ([], [player(1, 0)]), "note": ([], [enc(NOTE, "a")])})
+    layer = [player(1, 0), player(2, 0), player(3, 0)]
+    cache.apply_message({"player": ([], layer)})
+    cache.apply_message({"player": ([player(3, 0)], [])})  # a transaction removed 3 since
+    diff = cache.replace_layer({"player": layer}, {"player": [player(2, 5), player(4, 0)]})
+    assert events(diff["player"]) == ([(4, 0)], [], [((2, 0), (2, 5))])
+    assert diff.missing_deletes == 0  # 3 is skipped, not reported as a disagreement
+    assert "note" not in diff.tables  # a table neither layer names is not touched
+    cache.commit(diff)
+    assert cache.table("player").ref_count(player(1, 0)) == 1  # the other holder's count
+    assert sorted(cache.table("player")) == [(1, 0), (2, 5), (4, 0)]
+
+
+def test_replace_layer_reconciles_whole_tables_exactly() -> None:
+    cache = chat_cache()
+    cache.apply_message({"note": ([], [enc(NOTE, "a"), enc(NOTE, "b")])})
+    # "b" arrived by a transaction the layer's old rows do not list; the table is whole.
+    diff = cache.replace_layer(
+        {"note": [enc(NOTE, "a")]}, {"note": [enc(NOTE, "b"), enc(NOTE, "c")]}, whole={"note"}
+    )
+    assert events(diff["note"]) == ([("c",)], [("a",)], [])
+    cache.commit(diff)
+    assert [cache.table("note").ref_count(enc(NOTE, x)) for x in "abc"] == [0, 1, 1]
+    with pytest.raises(ProtocolError):
+        cache.replace_layer({}, {"ghost": []})
+
+
 def test_clear_returns_removed_rows_per_table() -> None:
     cache = chat_cache()
     cache.apply_message({"player": ([], [player(1, 0)]), "note": ([], [enc(NOTE, "hi")])})
