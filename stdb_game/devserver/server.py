@@ -536,6 +536,8 @@ class DevServer:
             args_json = json.loads(body.decode("utf-8")) if body.strip() else []
         except (UnicodeDecodeError, ValueError) as exc:
             return web.Response(status=400, text=f"invalid JSON: {exc}", headers=headers)
+        except RecursionError:  # json recurses once per level of nesting
+            return web.Response(status=400, text="invalid JSON: nested too deeply", headers=headers)
         info = self.db.reducers.get(name)
         if info is None:
             return web.Response(status=404, text=f"no such reducer {name!r}", headers=headers)
@@ -559,6 +561,11 @@ class DevServer:
                 )
             except ReducerCallError as exc:
                 return web.Response(status=exc.status, text=str(exc), headers=headers)
+            except RecursionError:  # converting deeply nested arguments (the reducer's own
+                # RecursionError is a failed call, caught inside the engine)
+                return web.Response(
+                    status=400, text="invalid arguments: nested too deeply", headers=headers
+                )
             self._after_tx(tx)
         finally:
             self._after_tx(self.db.client_disconnected(claims.identity, connection_id, _now()))

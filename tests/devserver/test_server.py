@@ -794,6 +794,8 @@ def test_http_call(server: DevServerHandle, clients: list[RawClient]) -> None:
     assert fetch("POST", base + "/nope", b"[]", json_auth)[0] == 404
     assert fetch("POST", base + "/identity_connected", b"[]", json_auth)[0] == 400
     assert fetch("POST", base + "/send_message", b"[1]", json_auth)[0] == 400
+    status, body, _ = fetch("POST", base + "/send_message", b"[" * 100_000, json_auth)
+    assert (status, body) == (400, b"invalid JSON: nested too deeply")
     assert _post_without_content_type(base + "/send_message", b'["x"]')[0] == 400
     text = {"Content-Type": "text/plain"}
     assert fetch("POST", base + "/send_message", b'["x"]', text)[0] == 415
