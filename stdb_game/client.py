@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -415,6 +416,7 @@ class Client:
         stall_threshold: float = 10.0,
         outbox_limit: int = 4096,
         connect_timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
         transport_factory: TransportFactory | None = None,
         record_to: Any = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -449,6 +451,9 @@ class Client:
                 f"{P.BROTLI_INSTALL_HINT} (or use compression='Gzip' or 'None')"
             )
         self.connect_timeout = connect_timeout
+        #: TLS settings for ``wss://`` (e.g. a private CA), used by ``connect()`` and by
+        #: every reconnect; None verifies against the system's trusted certificates.
+        self.ssl_context = ssl_context
         self._clock = clock
         self._rng = rng or random.Random()
         self._transport_factory = transport_factory
@@ -611,7 +616,11 @@ class Client:
                 from .http import get_schema
 
                 self._install_schema(
-                    ModuleSchema.from_json(get_schema(self.uri, self.database, self._token))
+                    ModuleSchema.from_json(
+                        get_schema(
+                            self.uri, self.database, self._token, ssl_context=self.ssl_context
+                        )
+                    )
                 )
             self._open_transport(self.connect_timeout)
         except (StdbError, OSError) as exc:
@@ -632,7 +641,9 @@ class Client:
         if self._transport_factory is not None:
             transport = self._transport_factory(url, self._token)
         else:
-            transport = WebSocketTransport.connect(url, token=self._token, timeout=timeout)
+            transport = WebSocketTransport.connect(
+                url, token=self._token, timeout=timeout, ssl_context=self.ssl_context
+            )
             try:
                 self._addresses = resolve(url)  # reconnects then never wait on DNS
             except ConnectError:
@@ -1240,6 +1251,7 @@ class Client:
                     self._url(),
                     token=self._token,
                     timeout=policy.connect_timeout,
+                    ssl_context=self.ssl_context,
                     addresses=list(self._addresses) if self._addresses else None,
                 )
             transport = self._pending.step()
@@ -1369,6 +1381,11 @@ class ClientBuilder:
 
     def with_inbound_queue_limit(self, limit: int) -> ClientBuilder:
         self._kw["inbound_queue_limit"] = limit
+        return self
+
+    def with_ssl_context(self, context: ssl.SSLContext | None) -> ClientBuilder:
+        """TLS settings for ``wss://`` (a private CA...), for connect and every reconnect."""
+        self._kw["ssl_context"] = context
         return self
 
     def with_transport_factory(self, factory: TransportFactory) -> ClientBuilder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -143,6 +144,7 @@ def _request(
     body: bytes | None = None,
     content_type: str | None = None,
     outcome_statuses: tuple[int, ...] = (),
+    ssl_context: ssl.SSLContext | None = None,
 ) -> _Response:
     """Send one request; refusals become ``ConnectError``/``AuthError`` unless listed as outcomes."""
     request = urllib.request.Request(url, data=body, method=method)
@@ -152,7 +154,7 @@ def _request(
         request.add_header("Content-Type", content_type)
     request.add_header("Accept", "application/json, text/plain")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:
             return _Response(response.status, response.headers, response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -217,11 +219,18 @@ def get_schema(
     *,
     version: int = 9,
     timeout: float = DEFAULT_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
-    """The module schema as SATS-JSON ``RawModuleDefV9`` (``GET .../schema?version=9``)."""
+    """The module schema as SATS-JSON ``RawModuleDefV9`` (``GET .../schema?version=9``).
+
+    ``ssl_context`` sets TLS for ``https`` (a private CA, as for the WebSocket).
+    """
     what = f"GET /v1/database/{database}/schema"
     url = _db_url(base_url, database, f"schema?version={int(version)}")
-    data = _json_body(_request("GET", url, what=what, timeout=timeout, token=token), what)
+    response = _request(
+        "GET", url, what=what, timeout=timeout, token=token, ssl_context=ssl_context
+    )
+    data = _json_body(response, what)
     if not isinstance(data, dict):
         raise ProtocolError("expected a JSON object", what=what)
     return data

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import select
+import ssl
 import time
 from typing import Any
 
+import pytest
 from helpers import FakeClock, game_schema
 
 from stdb_game.client import Client, ClientState, ReconnectPolicy
+from stdb_game.errors import ConnectError
 from stdb_game.testing import FakeServer
 
 from .ws_test_server import OP_PING, OP_PONG, ServerConn, WsTestServer, close_body, server_frame
@@ -19,7 +22,8 @@ def _connected(server: WsTestServer, **kwargs: Any) -> tuple[Client, ServerConn,
     frames = FakeServer(schema)  # builds the server's frames; the socket carries them
     kwargs.setdefault("reconnect", ReconnectPolicy(enabled=False))
     kwargs.setdefault("budget_ms", None)
-    client = Client(f"ws://{server.host_port}", "testdb", schema=schema, **kwargs)
+    scheme = "wss" if server.ssl_context else "ws"
+    client = Client(f"{scheme}://{server.host_port}", "testdb", schema=schema, **kwargs)
     client.connect()
     conn = server.accept()
     conn.send_binary(frames.identity_token())
@@ -73,3 +77,39 @@ def test_pings_are_answered_while_the_inbound_queue_is_full(server: WsTestServer
     pong = conn.recv_frame()
     assert pong.opcode == OP_PONG and pong.payload == b"still there?"
     client.disconnect()
+
+
+def test_ssl_context_reaches_connect_and_the_reconnect_handshake(
+    tls_server: WsTestServer, client_tls_context: ssl.SSLContext
+) -> None:
+    client, conn, frames = _connected(
+        tls_server,
+        ssl_context=client_tls_context,  # the test CA: the system store does not trust it
+        reconnect=ReconnectPolicy(initial_delay=0.01, jitter=0.0, max_attempts=3),
+    )
+    errors: list[BaseException] = []
+    client.on_connect_error(errors.append)
+    reconnected: list[bool] = []
+    client.on_reconnect(lambda: reconnected.append(True))
+    conn.close_tcp()
+    _tick_until(client, lambda: client.state is ClientState.CONNECTING or bool(errors))
+    assert errors == []  # the non-blocking TLS handshake trusted the same CA
+    conn2 = tls_server.accept()
+    assert conn2.request.headers["authorization"] == "Bearer fake-token"
+    conn2.send_binary(frames.identity_token())
+    _tick_until(client, lambda: bool(reconnected))
+    assert client.is_connected and len(tls_server.requests) == 2
+    client.disconnect()
+
+
+def test_ssl_context_reaches_the_schema_fetch(
+    tls_server: WsTestServer, client_tls_context: ssl.SSLContext
+) -> None:
+    tls_server.status, tls_server.body = 404, b"no such database"
+    url = f"wss://{tls_server.host_port}"
+    with pytest.raises(ConnectError) as trusted:
+        Client(url, "testdb", ssl_context=client_tls_context).connect()
+    assert trusted.value.status == 404  # TLS passed: the server's own answer came back
+    assert tls_server.requests[0].path == "/v1/database/testdb/schema?version=9"
+    with pytest.raises(ConnectError, match="(?i)certificate"):
+        Client(url, "testdb").connect()  # the system store does not trust the test CA
