@@ -101,7 +101,11 @@ DEVIATIONS = """\
 - Without the optional 'brotli' package a client that asks for Brotli (or omits the
   parameter) gets uncompressed frames; a warning is logged once.
 - Inner per-query compression is never used (as servers from 1.2.0 on).
-- Energy is not metered: energy_quanta_used is whatever the engine reports (0).
+- Text frames close the socket with 1011 ("text (JSON) messages are not supported"): a real
+  server parses a text frame as a JSON client message, even on a v1.bsatn connection.
+- Energy is not metered: energy_quanta_used (and the spacetime-energy-used header) is a
+  nominal 1000 quanta per microsecond of reducer run time, at least 1000; calls never run
+  out of energy. Messages that run no reducer report 0.
 """
 
 

@@ -212,3 +212,25 @@ def test_the_server_starts_from_the_command_line(module_path: Path, tmp_path: Pa
     assert code == 0  # a clean shutdown on SIGTERM
     assert (tmp_path / "data" / "commitlog.stdb").is_file()
     assert (tmp_path / "data" / "devserver-token-secret").is_file()
+
+
+def _deviations_section() -> str:
+    start = TEXT.index("### Deviations")
+    return " ".join(TEXT[start : TEXT.index("\n## ", start)].split())
+
+
+def test_the_deviations_agree_with_the_server_and_the_engine(engine: Database) -> None:
+    from stdb_game.devserver.database import ENERGY_PER_MICRO
+    from stdb_game.devserver.server import DEVIATIONS
+
+    energy = f"{ENERGY_PER_MICRO} quanta per microsecond"
+    for where, text in (
+        ("DEVIATIONS", " ".join(DEVIATIONS.split())),
+        ("doc", _deviations_section()),
+    ):
+        assert energy in text and f"at least {ENERGY_PER_MICRO}" in text, where
+        assert "text frame" in text.lower() and "1011" in text and "JSON" in text, where
+    res = engine.call_reducer_json(
+        "move", {"to": {"x": 1.0, "y": 1.0}}, sender=CLIENT, connection_id=None, timestamp=T0
+    )
+    assert res.energy_used == max(res.duration_micros, 1) * ENERGY_PER_MICRO
