@@ -73,10 +73,15 @@ def base_http_url(base: str) -> str:
 def refusal_error(status: int, body: str, what: str) -> ConnectError:
     """The exception for an HTTP refusal: 401 (and an auth-related 400) is ``AuthError``."""
     snippet = body.strip().replace("\n", " ")[:300]
-    message = f"{what}: HTTP {status}" + (f": {snippet}" if snippet else "")
+    said = f"HTTP {status}" + (f": {snippet}" if snippet else "")
     if status == 401 or (status == 400 and _AUTH_COMPLAINT.search(body)):
-        return AuthError(message, status=status, body=body)
-    return ConnectError(message, status=status, body=body)
+        return AuthError(
+            f"{what}: the server refused the token, so it will not let this identity in "
+            f"({said}). Use a token this server issued, or none for a new identity",
+            status=status,
+            body=body,
+        )
+    return ConnectError(f"{what}: {said}", status=status, body=body)
 
 
 @dataclass(frozen=True)

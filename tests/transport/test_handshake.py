@@ -61,6 +61,7 @@ def test_refusals_become_typed_errors(server: WsTestServer) -> None:
     with pytest.raises(AuthError) as info:
         finish(PendingWebSocket(server.url(), token="t", timeout=5))
     assert info.value.status == 401 and "not signed" in info.value.body
+    assert "the server refused the token" in str(info.value)  # the same words as connect()
     server.status, server.body = 404, b"no such database"
     with pytest.raises(ConnectError) as info2:
         finish(PendingWebSocket(server.url(), timeout=5))

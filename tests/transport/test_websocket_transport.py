@@ -72,6 +72,8 @@ def test_http_401_is_auth_error_with_status_and_body(server: WsTestServer) -> No
     assert info.value.status == 401
     assert "not signed" in info.value.body
     assert "secret-token-value" not in str(info.value)
+    assert "the server refused the token" in str(info.value)
+    assert "HTTP 401: token was not signed" in str(info.value)
 
 
 def test_http_400_about_the_token_is_auth_error(server: WsTestServer) -> None:
