@@ -44,6 +44,8 @@ SHORT_LIVED_SECONDS = 3600
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME_BYTES = 200
+#: The port a URL scheme implies; a key leaves it out, as a URL without a port does.
+_DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 
 def safe_file_name(key: str) -> str:
@@ -61,14 +63,22 @@ def safe_file_name(key: str) -> str:
 def credentials_key(server: str, database: str, client: int | str | None = None) -> str:
     """The key for one (server, database, local client slot), e.g. ``localhost_3000--chat--client2``.
 
-    ``server`` may be a URL (``ws://``, ``https://``...) or ``host:port``; the scheme is
-    ignored. ``client`` separates several game instances on one machine (``--client 2``);
-    None means the default slot.
+    ``server`` may be a URL (``ws://``, ``https://``...) or ``host:port``. The scheme is
+    ignored, but says which port is implied: ``wss://h``, ``https://h`` and ``https://h:443``
+    are one server (``ws`` is ``http``, ``wss`` is ``https``; 80 and 443 are the defaults),
+    so they share one key. ``client`` separates several game instances on one machine
+    (``--client 2``); None means the default slot.
     """
-    host = server.strip()
+    host = server.strip().lower()
+    scheme = ""
     if "://" in host:
-        host = host.split("://", 1)[1]
-    host = host.rstrip("/").lower()
+        scheme, host = host.split("://", 1)
+    host = host.rstrip("/")
+    netloc, slash, path = host.partition("/")
+    default_port = _DEFAULT_PORTS.get(scheme)
+    if default_port is not None and netloc.endswith(f":{default_port}"):
+        netloc = netloc[: -len(f":{default_port}")]
+    host = netloc + slash + path
     parts = [host, database] + ([] if client is None else [f"client{client}"])
     return safe_file_name("--".join(_UNSAFE_RUN.sub("_", p).strip("_") or "_" for p in parts))
 

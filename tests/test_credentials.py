@@ -172,6 +172,20 @@ def test_credentials_key_separates_servers_databases_and_client_slots() -> None:
     assert all(safe_file_name(k) == k for k in keys)
 
 
+def test_credentials_key_leaves_out_the_port_a_scheme_implies() -> None:
+    tls = credentials_key("wss://Example.com", "db")
+    assert tls == "example.com--db"
+    for same in ("https://example.com:443", "wss://example.com:443/", "https://example.com"):
+        assert credentials_key(same, "db") == tls
+    plain = credentials_key("ws://example.com", "db")
+    assert plain == credentials_key("http://example.com:80", "db") == tls
+    # Only the scheme's own default goes: these name other ports than the URL implies.
+    assert credentials_key("http://example.com:443", "db") == "example.com_443--db"
+    assert credentials_key("wss://example.com:80", "db") == "example.com_80--db"
+    assert credentials_key("https://example.com:3000", "db") == "example.com_3000--db"
+    assert credentials_key("example.com:443", "db") == "example.com_443--db"  # no scheme
+
+
 def test_two_client_slots_keep_their_own_identity(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
     store.save(credentials_key("localhost:3000", "game", client=1), "token-one")
