@@ -6,6 +6,11 @@ time they arrived, and ``sample(now)`` returns each entity's value as it was ``d
 seconds ago, linearly interpolated between the two snapshots around that moment. A small
 delay (about two server ticks) hides jitter; past the newest snapshot it extrapolates for at
 most ``max_extrapolation`` seconds, then holds.
+
+Values of one entity must have one shape: with the default blend (``lerp_vec``) a snapshot
+whose length differs from the entity's previous one raises ``SnapshotShapeError`` in
+``push`` and is not stored, rather than being blended component by component into a
+silently shortened tuple. ``remove`` the entity first to change what it carries.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["SnapshotInterpolator", "lerp", "lerp_vec"]
+__all__ = ["SnapshotInterpolator", "SnapshotShapeError", "lerp", "lerp_vec"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -25,7 +30,14 @@ def lerp(a: float, b: float, t: float) -> float:
     return a + (b - a) * t
 
 
+class SnapshotShapeError(ValueError):
+    """Two snapshots to blend have different lengths: one of them lost or gained a field."""
+
+
 def lerp_vec(a: tuple[float, ...], b: tuple[float, ...], t: float) -> tuple[float, ...]:
+    """Component-wise ``lerp``; ``SnapshotShapeError`` when the lengths differ."""
+    if len(a) != len(b):
+        raise SnapshotShapeError(f"cannot blend a {len(a)}-tuple with a {len(b)}-tuple")
     return tuple(x + (y - x) * t for x, y in zip(a, b))
 
 
@@ -52,14 +64,27 @@ class SnapshotInterpolator(Generic[K, V]):
         self.max_snapshots = max_snapshots
         self.max_extrapolation = max_extrapolation
         self._blend: Callable[[V, V, float], V] = blend or lerp_vec  # type: ignore[assignment]
+        #: Only lerp_vec's shape is known here: a custom blend checks its own values.
+        self._check_shape = blend is None
         self._tracks: dict[K, _Track[V]] = {}
 
     def push(self, key: K, value: V, now: float) -> None:
-        """Record that entity ``key`` had ``value`` according to an update received at ``now``."""
+        """Record that entity ``key`` had ``value`` according to an update received at ``now``.
+
+        Raises ``SnapshotShapeError`` (storing nothing) when ``value`` has another length
+        than the entity's last snapshot, under the default blend.
+        """
         track = self._tracks.get(key)
         if track is None:
             track = self._tracks[key] = _Track(deque(maxlen=self.max_snapshots))
         snaps = track.snapshots
+        if self._check_shape and snaps:
+            have, got = len(snaps[-1][1]), len(value)  # type: ignore[arg-type]
+            if have != got:
+                raise SnapshotShapeError(
+                    f"entity {key!r}: snapshot of length {got} after ones of length {have}; "
+                    "remove() the entity to change its shape"
+                )
         if snaps and now < snaps[-1][0]:
             now = snaps[-1][0]  # clocks only move forward
         snaps.append((now, value))
