@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from operator import is_
 from typing import Any, Generic, TypeVar
 
-from .keys import KeyGetter
+from .keys import KeyGetter, OrderKey
 
 __all__ = ["MultiIndex", "UniqueIndex"]
 
@@ -27,17 +27,31 @@ _INCREMENTAL_KEY_CHANGES = 64
 
 
 class _OrderedKeys:
-    """The lazily sorted key list shared by both index kinds."""
+    """The lazily sorted key list shared by both index kinds.
 
-    __slots__ = ("_sorted",)
+    With an ``order`` (see ``keys.column_order``) keys sort by ``order(key)``, kept in a
+    parallel list for bisecting, because the raw values do not order right: NaN compares
+    false both ways, ConnectionId and SumValue do not compare at all, None is not
+    comparable to a value. Distinct keys may share one order key (several NaNs).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_order", "_order_keys", "_sorted")
+
+    def __init__(self, order: OrderKey | None = None) -> None:
         self._sorted: list[Any] | None = None
+        self._order = order
+        self._order_keys: list[Any] = []
 
     def _sorted_keys(self, live: dict[Any, Any]) -> list[Any]:
         s = self._sorted
         if s is None:
-            s = self._sorted = sorted(live)
+            order = self._order
+            if order is None:
+                s = sorted(live)
+            else:
+                s = sorted(live, key=order)
+                self._order_keys = list(map(order, s))
+            self._sorted = s
         return s
 
     def _sync_sorted(self, removed: list[Any], added: list[Any], live: dict[Any, Any]) -> None:
@@ -46,6 +60,9 @@ class _OrderedKeys:
             return
         if len(removed) + len(added) > max(_INCREMENTAL_KEY_CHANGES, len(s) >> 3):
             self._sorted = None
+            return
+        if self._order is not None:
+            self._sync_ordered(s, removed, added, live)
             return
         for k in removed:
             if k not in live:
@@ -57,13 +74,48 @@ class _OrderedKeys:
             if i == len(s) or s[i] != k:
                 s.insert(i, k)
 
-    @staticmethod
-    def _bounds(s: list[Any], lo: Any, hi: Any, hi_inclusive: bool) -> tuple[int, int]:
+    def _sync_ordered(
+        self, s: list[Any], removed: list[Any], added: list[Any], live: dict[Any, Any]
+    ) -> None:
+        assert self._order is not None
+        order = self._order
+        ok = self._order_keys
+        for k in removed:
+            if k not in live:
+                i = _find(s, ok, k, order(k))
+                if i >= 0:
+                    del s[i]
+                    del ok[i]
+        for k in added:
+            o = order(k)
+            if _find(s, ok, k, o) < 0:
+                i = bisect_right(ok, o)
+                s.insert(i, k)
+                ok.insert(i, o)
+
+    def _bounds(self, s: list[Any], lo: Any, hi: Any, hi_inclusive: bool) -> tuple[int, int]:
+        order = self._order
+        if order is not None:
+            s = self._order_keys
+            lo = None if lo is None else order(lo)
+            hi = None if hi is None else order(hi)
         start = 0 if lo is None else bisect_left(s, lo)
         if hi is None:
             return start, len(s)
         end = bisect_right(s, hi) if hi_inclusive else bisect_left(s, hi)
         return start, end
+
+
+def _find(s: list[Any], ok: list[Any], key: Any, o: Any) -> int:
+    """Position of ``key`` among the keys whose order key is ``o``, or -1."""
+    i = bisect_left(ok, o)
+    n = len(ok)
+    while i < n and ok[i] == o:
+        k = s[i]
+        if k is key or k == key:
+            return i
+        i += 1
+    return -1
 
 
 class UniqueIndex(_OrderedKeys, Generic[RowT]):
@@ -76,8 +128,10 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
 
     __slots__ = ("columns", "key_of", "rows_by_key", "shadowed")
 
-    def __init__(self, columns: tuple[int, ...], key_of: KeyGetter) -> None:
-        super().__init__()
+    def __init__(
+        self, columns: tuple[int, ...], key_of: KeyGetter, order: OrderKey | None = None
+    ) -> None:
+        super().__init__(order)
         self.columns = columns
         self.key_of = key_of
         self.rows_by_key: dict[Any, RowT] = {}
@@ -188,8 +242,10 @@ class MultiIndex(_OrderedKeys, Generic[RowT]):
 
     __slots__ = ("buckets", "columns", "key_of")
 
-    def __init__(self, columns: tuple[int, ...], key_of: KeyGetter) -> None:
-        super().__init__()
+    def __init__(
+        self, columns: tuple[int, ...], key_of: KeyGetter, order: OrderKey | None = None
+    ) -> None:
+        super().__init__(order)
         self.columns = columns
         self.key_of = key_of
         self.buckets: dict[Any, dict[bytes, RowT]] = {}

@@ -1,4 +1,5 @@
-"""Column-value extractors for decoded rows, built once per table so lookups stay in C."""
+"""Column-value extractors for decoded rows, built once per table so lookups stay in C,
+and the sort keys that give range lookups SpacetimeDB's btree order on every column type."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..errors import SchemaError
-from ..sats.types import AlgebraicType, ArrayType, ProductType, SumType
+from ..sats.codec import _sum_tag
+from ..sats.types import AlgebraicType, ArrayType, PrimitiveType, ProductType, SumType
+from ..sats.values import Some
 
-__all__ = ["KeyGetter", "column_getter", "normalize_columns"]
+__all__ = ["KeyGetter", "OrderKey", "column_getter", "column_order", "normalize_columns"]
 
 #: Takes a decoded row, returns one column value (one column) or a tuple (several).
 KeyGetter = Callable[[Any], Any]
+#: Maps an index key (a column value or a tuple of them) to a totally ordered stand-in.
+OrderKey = Callable[[Any], Any]
 
 
 def normalize_columns(columns: int | Sequence[int]) -> tuple[int, ...]:
@@ -67,3 +72,107 @@ def _decodes_hashable(ty: AlgebraicType, depth: int = 0) -> bool:
 
 def _label(row_type: ProductType) -> str:
     return row_type.name or "row type"
+
+
+# ---- range order ------------------------------------------------------------------------------
+#
+# SpacetimeDB orders btree keys by its AlgebraicValue ordering: numbers by value with floats
+# in IEEE total order where every NaN sorts after +inf (its F32/F64 are decorum::Total), -0.0
+# equal to 0.0; strings and bytes bytewise; products field by field; sums by variant tag,
+# then payload. Option is the sum some(0) | none(1), so None sorts after every value.
+# Python already orders ints, bools, str, bytes, UUIDs and Timestamps that way; the rest
+# (NaN, ConnectionId, SumValue, None, generated classes) get a stand-in key built here.
+
+
+def column_order(row_type: ProductType, columns: Sequence[int]) -> OrderKey | None:
+    """The sort key for an index on ``columns``, or None when the raw keys already sort right.
+
+    Several columns give tuple keys; the sort key maps each element, so a shorter tuple
+    still bounds a prefix.
+    """
+    cols = tuple(columns)
+    orders = [_value_order(row_type.elements[c].algebraic_type, 0) for c in cols]
+    if all(o is None for o in orders):
+        return None
+    if len(cols) == 1:
+        return orders[0]
+    fns = [o if o is not None else _same for o in orders]
+    return lambda key: tuple([f(v) for f, v in zip(fns, key)])
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _float_order(x: Any) -> Any:
+    return (1,) if x != x else (0, x)  # NaN after every number, all NaNs equal
+
+
+def _int_value(v: Any) -> Any:
+    """Identity / ConnectionId by their integer (a plain int bound is taken as is)."""
+    return v if isinstance(v, int) else v.value
+
+
+def _schedule_order(v: Any) -> Any:
+    inner = v.value
+    return (v.tag, inner.micros if v.tag == 0 else inner.micros_since_epoch)
+
+
+def _value_order(ty: AlgebraicType, depth: int) -> OrderKey | None:
+    """The stand-in key for one decoded value of ``ty``; None if the value sorts right as is."""
+    t = ty.resolve()
+    if depth > 32:  # recursive through a Ref: no index column is this deep
+        return None
+    if isinstance(t, PrimitiveType):
+        return _float_order if t.kind in ("F32", "F64") else None
+    if isinstance(t, ArrayType):
+        return None  # only byte arrays can key an index (column_getter), and bytes sort right
+    if isinstance(t, ProductType):
+        return _product_order(t, depth)
+    if isinstance(t, SumType):
+        return _sum_order(t, depth)
+    return None
+
+
+def _product_order(t: ProductType, depth: int) -> OrderKey | None:
+    sp = t.special
+    if sp in ("identity", "connection_id"):
+        return _int_value
+    if sp is not None:
+        return None  # timestamp, time_duration, uuid and unit order themselves
+    orders = [_value_order(e.algebraic_type, depth + 1) for e in t.elements]
+    fns = [o if o is not None else _same for o in orders]
+    if t.py_class is None:
+        if all(o is None for o in orders):
+            return None  # plain tuples compare field by field already
+        return lambda v: tuple([f(x) for f, x in zip(fns, v)])
+    names = t.py_fields or tuple(e.name or "" for e in t.elements)
+    getters = list(zip(fns, names))
+    return lambda v: tuple([f(getattr(v, n)) for f, n in getters])
+
+
+def _sum_order(t: SumType, depth: int) -> OrderKey:
+    sp = t.special
+    if sp == "option":
+        inner = _value_order(t.variants[0].algebraic_type, depth + 1) or _same
+
+        def option_order(v: Any) -> Any:
+            if v is None:
+                return (1,)
+            return (0, inner(v.value if type(v) is Some else v))
+
+        return option_order
+    if sp == "schedule_at":
+        return _schedule_order
+    names = [v.name for v in t.variants]
+    payloads = [
+        None if v.is_unit else (_value_order(v.algebraic_type, depth + 1) or _same)
+        for v in t.variants
+    ]
+
+    def sum_order(v: Any) -> Any:
+        tag, payload = _sum_tag(v, names)
+        f = payloads[tag] if 0 <= tag < len(payloads) else None
+        return (tag,) if f is None else (tag, f(payload))
+
+    return sum_order

@@ -26,7 +26,7 @@ from ..sats.types import AlgebraicType, ProductType
 from .diff import StaleDiffError, TableDiff, new_table_diff
 from .gc_pause import GC_PAUSE_MIN_ROWS, GcPause
 from .index import MultiIndex, UniqueIndex
-from .keys import KeyGetter, column_getter, normalize_columns
+from .keys import KeyGetter, column_getter, column_order, normalize_columns
 
 __all__ = ["MissingIndexError", "RowDecoder", "TableCache"]
 
@@ -119,13 +119,17 @@ class TableCache(Generic[RowT]):
             unique_cols.insert(0, primary_key)
         for col in unique_cols:
             if col not in self._unique:
-                idx: UniqueIndex[RowT] = UniqueIndex((col,), column_getter(resolved, (col,)))
+                idx: UniqueIndex[RowT] = UniqueIndex(
+                    (col,), column_getter(resolved, (col,)), column_order(resolved, (col,))
+                )
                 self._unique[col] = idx
                 self._by_columns[(col,)] = idx
         for cols in indexes:
             key = normalize_columns(cols)
             if key not in self._by_columns:
-                self._by_columns[key] = MultiIndex(key, column_getter(resolved, key))
+                self._by_columns[key] = MultiIndex(
+                    key, column_getter(resolved, key), column_order(resolved, key)
+                )
         self._indexes: tuple[_Index, ...] = tuple(self._by_columns.values())
         self._pk_index = self._unique[primary_key] if primary_key is not None else None
         self._pk_of: KeyGetter | None = (
@@ -465,7 +469,9 @@ class TableCache(Generic[RowT]):
     ) -> list[RowT]:
         """Rows with ``lo <= key < hi`` (``<= hi`` if ``hi_inclusive``), in key order.
 
-        ``None`` leaves a bound open. On several columns keys are tuples, so a shorter
+        Key order is SpacetimeDB's btree order (``keys.column_order``): NaN after every
+        number, a ``None`` option after every value, sums by variant then payload,
+        Identity and ConnectionId by value. ``None`` leaves a bound open. On several columns keys are tuples, so a shorter
         tuple bounds a prefix: ``range((0, 1), (5,), (6,))`` is every row whose column 0 is 5.
         """
         return self._index(columns).range(lo, hi, hi_inclusive=hi_inclusive)
