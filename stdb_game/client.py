@@ -38,7 +38,7 @@ from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
 from .session import Session, SubscriptionRecord, SubscriptionState
 from .transport import CloseInfo, CloseKind, Transport, WebSocketTransport, build_subscribe_url
-from .transport.handshake import PendingWebSocket, resolve
+from .transport.handshake import AddrInfo, PendingWebSocket, resolve
 
 __all__ = [
     "CallbackHandle",
@@ -628,6 +628,66 @@ class Client:
             raise
         return self
 
+    def begin_connect(self, addresses: Sequence[AddrInfo] | None = None) -> Client:
+        """Start connecting without blocking; each ``tick()`` then advances the handshake.
+
+        For loops that may not block even once (asyncio, a game's first frame). It needs a
+        schema (fetching one is blocking HTTP). ``addresses`` are the server's addresses,
+        resolved beforehand (``stdb_game.transport.handshake.resolve`` or the event loop's
+        ``getaddrinfo``); without them the host name is resolved here, which can wait on
+        DNS. A refusal or failure reaches ``on_connect_error`` inside a tick and leaves the
+        client ``DISCONNECTED``. A ``transport_factory`` is called here, and may block.
+        """
+        if self.state is ClientState.CLOSED:
+            raise StdbError("this client was disconnected; make a new one")
+        if self.transport is not None or self.state is not ClientState.DISCONNECTED:
+            raise StdbError(f"connect() called on a client that is already {self.state.value}")
+        if self._schema is None:
+            raise StdbError(
+                "begin_connect() needs the schema (fetching it blocks): pass schema= "
+                "(generated bindings' SCHEMA) or use connect()"
+            )
+        try:
+            if self._transport_factory is not None:
+                self._open_transport(self.connect_timeout)
+                return self
+            url = self._url()
+            addrs = list(addresses) if addresses is not None else resolve(url)
+            self._addresses = addrs
+            self._pending = PendingWebSocket(
+                url,
+                token=self._token,
+                timeout=self.connect_timeout,
+                ssl_context=self.ssl_context,
+                addresses=list(addrs),
+            )
+        except (StdbError, OSError) as exc:
+            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            raise
+        self.state = ClientState.CONNECTING
+        return self
+
+    def _step_first_connect(self) -> None:
+        """Advance a ``begin_connect()`` handshake as far as the socket allows now."""
+        pending = self._pending
+        assert pending is not None
+        try:
+            transport = pending.step()
+        except (StdbError, OSError) as exc:
+            self._pending = None
+            self.state = ClientState.DISCONNECTED
+            log.error("connecting failed: %s", exc)
+            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            return
+        if transport is not None:
+            self._pending = None
+            self._transport_opened(transport, self._url())
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL the client opens (without the token)."""
+        return self._url()
+
     def _url(self) -> str:
         return build_subscribe_url(
             self.uri,
@@ -867,7 +927,10 @@ class Client:
         self._in_tick = True
         try:
             if transport is None:
-                self._maybe_reconnect(start)
+                if self._pending is not None and self.state is ClientState.CONNECTING:
+                    self._step_first_connect()  # begin_connect()'s handshake
+                else:
+                    self._maybe_reconnect(start)
             else:
                 transport.flush()
                 room = self.inbound_queue_limit - len(queue)

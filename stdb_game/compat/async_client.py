@@ -1,26 +1,68 @@
 """``SpacetimeDBAsyncClient``: the old asyncio API, driving the same ``tick()`` from a task.
 
-No thread touches the client: the handshake runs in the default executor (so the event
-loop stays responsive while it blocks), and every tick and callback runs on the loop's
-thread. ``call_reducer`` awaits the server's answer to that very call.
+Everything runs on the event loop's thread: the WebSocket handshake is stepped from the
+loop without blocking (``Client.begin_connect``), then every tick and callback runs there.
+No thread is started, with two exceptions that only concern setup: a host *name* other
+than ``localhost`` is resolved by ``loop.getaddrinfo`` (asyncio runs it in its default
+executor, a worker thread; pass an IP address to avoid it), and without
+``module_bindings`` the schema is fetched over blocking HTTP in that executor too.
+``call_reducer`` awaits the server's answer to that very call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..client import Client, DisconnectReason
-from ..errors import StdbError
+from ..errors import ConnectError, StdbError
 from ..events import ReducerEvent
 from ..protocol import CallReducerFlags
+from ..transport.handshake import AddrInfo
 from .client import SpacetimeDBClient, _call_flexibly, _schema_of, base_url
 
 __all__ = ["SpacetimeDBAsyncClient"]
 
 log = logging.getLogger("stdb_game.compat")
+
+
+async def resolve_async(url: str) -> list[AddrInfo]:
+    """The addresses of ``url``'s host, without blocking the loop.
+
+    An IP address needs no lookup and ``localhost`` is the loopback (RFC 6761): neither
+    starts a thread. Other names go to ``loop.getaddrinfo`` (asyncio's default executor).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme in ("wss", "https") else 80)
+    if host.lower() in ("localhost", "localhost."):
+        hosts = ["127.0.0.1", "::1"]
+    else:
+        try:
+            ipaddress.ip_address(host)
+            hosts = [host]
+        except ValueError:
+            hosts = []
+    if hosts:
+        found = []
+        for h in hosts:
+            flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+            try:
+                found += socket.getaddrinfo(h, port, type=socket.SOCK_STREAM, flags=flags)
+            except socket.gaierror:
+                continue  # e.g. no IPv6 on this machine
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectError(f"cannot resolve {host}: {exc}") from exc
+    return [(int(f), int(k), p, name, addr) for f, k, p, name, addr in found]
 
 
 class SpacetimeDBAsyncClient:
@@ -51,7 +93,6 @@ class SpacetimeDBAsyncClient:
         """
         if callable(ssl_enabled):  # run(token, host, name, on_connect, queries)
             ssl_enabled, on_connect, queries = False, ssl_enabled, on_connect  # type: ignore[assignment]
-        loop = asyncio.get_running_loop()
         self._closing = asyncio.Event()
         inner = Client(
             base_url(host, bool(ssl_enabled)),
@@ -74,7 +115,7 @@ class SpacetimeDBAsyncClient:
         inner.on_connect(connected)
         inner.on_any_reducer(self._resolve)
         inner.on_disconnect(self._disconnected)
-        await loop.run_in_executor(None, inner.connect)
+        await self._connect(inner, client_options.get("transport_factory") is not None)
         try:
             while not self._closing.is_set():
                 inner.tick()
@@ -90,6 +131,28 @@ class SpacetimeDBAsyncClient:
                     fut.set_exception(StdbError("the client closed before the reducer answered"))
             if inner.state.value != "closed":
                 inner.disconnect()
+
+    async def _connect(self, inner: Client, uses_factory: bool) -> None:
+        """Open the connection from the loop; raises what ``Client.connect()`` would."""
+        if self._schema is None:
+            # Fetching the schema is blocking HTTP: the one step left to a worker thread.
+            await asyncio.get_running_loop().run_in_executor(None, inner.connect)
+            return
+        closing = self._closing
+        assert closing is not None
+        failed: list[BaseException] = []
+        handle = inner.on_connect_error(failed.append)
+        try:
+            # A transport factory makes its own connection: nothing to resolve.
+            inner.begin_connect(None if uses_factory else await resolve_async(inner.url))
+            while inner.transport is None and not failed and not closing.is_set():
+                inner.tick()  # steps the handshake: never blocks
+                if inner.transport is None:
+                    await asyncio.sleep(self.tick_interval)
+        finally:
+            handle.remove()
+        if failed:
+            raise failed[0]
 
     def _resolve(self, ev: ReducerEvent) -> None:
         if ev.request_id is not None:

@@ -24,7 +24,7 @@ from ..errors import ConnectError
 from ..http import refusal_error
 from .websocket_transport import DEFAULT_SUBPROTOCOL, WebSocketTransport
 
-__all__ = ["PendingWebSocket", "resolve"]
+__all__ = ["AddrInfo", "PendingWebSocket", "resolve"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_RESPONSE_HEAD = 64 * 1024

@@ -206,3 +206,12 @@ def test_async_call_flags_never_replace_a_reducer_parameter_named_flags() -> Non
 
     (call,) = asyncio.run(scenario())
     assert call.args == b"\x09" and call.flags == CallReducerFlags.NO_SUCCESS_NOTIFY
+
+
+def test_the_old_module_paths_map_to_the_compat_classes() -> None:
+    import stdb_game.compat as compat
+    from stdb_game.compat import spacetimedb_async_client, spacetimedb_client
+
+    assert spacetimedb_client.SpacetimeDBClient is compat.SpacetimeDBClient
+    assert spacetimedb_client.CallReducerFlags is compat.CallReducerFlags
+    assert spacetimedb_async_client.SpacetimeDBAsyncClient is compat.SpacetimeDBAsyncClient

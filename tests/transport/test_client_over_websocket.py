@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import select
 import ssl
+import threading
 import time
 from typing import Any
 
@@ -113,3 +116,68 @@ def test_ssl_context_reaches_the_schema_fetch(
     assert tls_server.requests[0].path == "/v1/database/testdb/schema?version=9"
     with pytest.raises(ConnectError, match="(?i)certificate"):
         Client(url, "testdb").connect()  # the system store does not trust the test CA
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_async_client_connects_from_the_loop_without_a_thread(
+    server: WsTestServer, host: str
+) -> None:
+    from stdb_game.compat import SpacetimeDBAsyncClient
+    from stdb_game.compat.spacetimedb_async_client import SpacetimeDBAsyncClient as OldPath
+
+    assert OldPath is SpacetimeDBAsyncClient
+    schema = game_schema()
+    frames = FakeServer(schema)
+    threads_before = set(threading.enumerate())
+
+    async def scenario() -> list[Any]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        connected: list[Any] = []
+        task = asyncio.create_task(
+            sac.run("tok", f"{host}:{server.port}", "testdb", False,
+                    lambda token, ident: connected.append(ident), ["SELECT * FROM note"])
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:  # accept without blocking the loop: the client is stepping its handshake
+            try:
+                conn = server.accept(timeout=0)
+                break
+            except queue.Empty:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.001)
+        conn.send_binary(frames.identity_token("tok"))
+        while not connected:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        alive = set(threading.enumerate())
+        sac.close()
+        await asyncio.wait_for(task, 5)
+        return [alive, conn.request.headers["authorization"], conn.recv_message().payload]
+
+    alive, auth, first = asyncio.run(scenario())
+    assert alive == threads_before  # no executor worker, no helper thread
+    assert auth == "Bearer tok"
+    assert first[0] == 4  # SubscribeMulti, sent once connected
+
+
+def test_begin_connect_failure_reaches_on_connect_error_inside_a_tick() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    client = Client(f"ws://127.0.0.1:{port}", "testdb", schema=game_schema())
+    errors: list[BaseException] = []
+    client.on_connect_error(errors.append)
+    client.begin_connect()
+    assert client.state is ClientState.CONNECTING and errors == []
+    _tick_until(client, lambda: bool(errors))
+    assert isinstance(errors[0], ConnectError) and client.state is ClientState.DISCONNECTED
+
+
+def test_begin_connect_needs_a_schema() -> None:
+    from stdb_game.errors import StdbError
+
+    with pytest.raises(StdbError, match="needs the schema"):
+        Client("ws://127.0.0.1:1", "testdb").begin_connect()
