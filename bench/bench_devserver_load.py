@@ -1,6 +1,8 @@
 """Load on the dev server: many concurrent clients calling a reducer, and whether anything got lost.
 
-Run: ``python bench/bench_devserver_load.py [--clients 100] [--seconds 10] [--fanout]``.
+Run: ``python bench/bench_devserver_load.py [--clients 100] [--seconds 10] [--fanout]``, or
+through ``bench/run.py`` (section ``load``: 100 clients, without and with fan-out; ``--quick``
+runs 8 clients for 1 s in this process, which the smoke test in ``tests/bench`` uses).
 
 Starts the dev server (its own process, quickstart-chat module, in memory unless
 ``--data-dir``) on a free loopback port. ``--clients`` WebSocket clients, spread over
@@ -22,12 +24,15 @@ import os
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
+from _common import Machine, fmt_us
 
 from stdb_game.devserver.launcher import start_dev_server
 from stdb_game.protocol import (
@@ -148,12 +153,17 @@ def _drive(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the client processes against a server; their results and the message texts after."""
     ws_url = "ws" + url[4:]
-    start_at = time.time() + 2.0 + clients * 0.01  # everyone connected before the clock runs
+    # Everyone connected before the clock runs (spawned workers need a moment to start).
+    lead = (2.0 if workers > 1 else 0.5) + clients * 0.01
+    start_at = time.time() + lead
     stop_at = start_at + seconds
     shares = [clients // workers + (1 if w < clients % workers else 0) for w in range(workers)]
     jobs = [(ws_url, database, w, n, fanout, start_at, stop_at) for w, n in enumerate(shares)]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        results = [r for chunk in pool.map(_worker, jobs) for r in chunk]
+    if workers == 1:
+        results = _worker(jobs[0])
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            results = [r for chunk in pool.map(_worker, jobs) for r in chunk]
     return results, _message_texts(url, database)
 
 
@@ -167,15 +177,46 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def run(
+@dataclass
+class LoadFigures:
+    """One load run: what was committed, how fast, and whether anything got lost."""
+
+    clients: int
+    seconds: float
+    fanout: bool
+    committed: int = 0
+    failed: int = 0
+    p50: float = 0.0
+    p99: float = 0.0
+    worst: float = 0.0
+    frames: int = 0
+    rows: int = 0
+    server_cpu: float | None = None
+    lost: int = 0
+    extra: int = 0
+    duplicates: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """The loss check: the rows in the database are exactly the acknowledged calls."""
+        return not (self.lost or self.extra or self.duplicates) and self.rows == self.committed
+
+    @property
+    def mode(self) -> str:
+        return "every client subscribed to all messages" if self.fanout else "none"
+
+
+def run_load(
     clients: int,
     seconds: float,
     workers: int,
     fanout: bool,
-    data_dir: str | None,
-    attach: str | None,
-    database: str,
-) -> bool:
+    data_dir: str | None = None,
+    attach: str | None = None,
+    database: str = "quickstart-chat",
+) -> LoadFigures:
+    """Drive ``clients`` closed-loop clients for ``seconds`` (a server of our own unless
+    ``attach``) and check the database holds exactly the acknowledged calls."""
     workers = max(1, min(workers, clients))
     if attach is not None:
         results, texts = _drive(attach.rstrip("/"), database, clients, seconds, workers, fanout)
@@ -188,32 +229,91 @@ def run(
         server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     latencies = [x for r in results for x in r["latencies"]]
     acked = [t for r in results for t in r["acked"]]
-    failed = sum(r["failed"] for r in results)
-    frames = sum(r["frames"] for r in results)
     bench_rows = [t for t in texts if t.startswith("bench-")]
-    lost = set(acked) - set(bench_rows)
-    extra = set(bench_rows) - set(acked)
-    duplicates = len(bench_rows) - len(set(bench_rows))
-    mode = "fan-out: every client subscribed to all messages" if fanout else "no subscriptions"
-    print(f"dev server load: {clients} clients, {seconds:.0f} s, {mode}")
-    print(f"  committed calls      {len(acked):>9}  ({len(acked) / seconds:,.0f}/s)")
-    print(f"  failed calls         {failed:>9}")
-    print(f"  latency p50          {_percentile(latencies, 50) * 1000:>9.2f} ms")
-    print(f"  latency p99          {_percentile(latencies, 99) * 1000:>9.2f} ms")
-    print(f"  latency max          {max(latencies, default=0) * 1000:>9.2f} ms")
-    print(f"  frames received      {frames:>9}  ({frames / seconds:,.0f}/s)")
-    print(f"  rows in db           {len(bench_rows):>9}")
-    if server_cpu is not None:
-        # Includes connecting and the final SQL read; near 100% means the server is the limit.
-        print(f"  server CPU           {server_cpu:>9.1f} s  (run {seconds:.0f} s + setup)")
-        per_call = server_cpu / max(1, len(acked)) * 1e6
-        print(f"  server CPU per call  {per_call:>9.0f} us")
-    ok = not lost and not extra and not duplicates and len(bench_rows) == len(acked)
-    print(
-        f"  loss check           {'OK' if ok else 'FAILED'}"
-        f" (lost {len(lost)}, unacknowledged rows {len(extra)}, duplicates {duplicates})"
+    return LoadFigures(
+        clients=clients,
+        seconds=seconds,
+        fanout=fanout,
+        committed=len(acked),
+        failed=sum(r["failed"] for r in results),
+        p50=_percentile(latencies, 50),
+        p99=_percentile(latencies, 99),
+        worst=max(latencies, default=0.0),
+        frames=sum(r["frames"] for r in results),
+        rows=len(bench_rows),
+        server_cpu=server_cpu,
+        lost=len(set(acked) - set(bench_rows)),
+        extra=len(set(bench_rows) - set(acked)),
+        duplicates=len(bench_rows) - len(set(bench_rows)),
     )
-    return ok
+
+
+def print_figures(f: LoadFigures) -> None:
+    """The command line's report of one run."""
+    seconds = f.seconds
+    mode = "fan-out: every client subscribed to all messages" if f.fanout else "no subscriptions"
+    print(f"dev server load: {f.clients} clients, {seconds:.0f} s, {mode}")
+    print(f"  committed calls      {f.committed:>9}  ({f.committed / seconds:,.0f}/s)")
+    print(f"  failed calls         {f.failed:>9}")
+    print(f"  latency p50          {f.p50 * 1000:>9.2f} ms")
+    print(f"  latency p99          {f.p99 * 1000:>9.2f} ms")
+    print(f"  latency max          {f.worst * 1000:>9.2f} ms")
+    print(f"  frames received      {f.frames:>9}  ({f.frames / seconds:,.0f}/s)")
+    print(f"  rows in db           {f.rows:>9}")
+    if f.server_cpu is not None:
+        # Includes connecting and the final SQL read; near 100% means the server is the limit.
+        print(f"  server CPU           {f.server_cpu:>9.1f} s  (run {seconds:.0f} s + setup)")
+        per_call = f.server_cpu / max(1, f.committed) * 1e6
+        print(f"  server CPU per call  {per_call:>9.0f} us")
+    print(
+        f"  loss check           {'OK' if f.ok else 'FAILED'}"
+        f" (lost {f.lost}, unacknowledged rows {f.extra}, duplicates {f.duplicates})"
+    )
+
+
+# ---- bench/run.py section ``load`` -----------------------------------------------------------
+
+
+@dataclass
+class LoadReport:
+    machine: Machine
+    workers: int
+    runs: list[LoadFigures] = field(default_factory=list)
+
+
+def run(quick: bool = False) -> LoadReport:
+    """The runner's section: 100 clients (8 with ``quick``), without and with fan-out."""
+    clients, seconds, workers = (8, 1.0, 1) if quick else (100, 5.0, 4)
+    report = LoadReport(Machine(), workers)
+    for fanout in (False, True):
+        report.runs.append(run_load(clients, seconds, workers, fanout))
+    return report
+
+
+def table(r: LoadReport) -> str:
+    lines = [
+        f"`bench/bench_devserver_load.py` via `bench/run.py`; {r.machine.line()}. The dev "
+        "server (quickstart-chat module, in memory) in its own process; the clients in "
+        f"{r.workers} other process{'es' if r.workers > 1 else ''} on the same machine, each "
+        "in a closed loop: call `send_message`, wait for its own TransactionUpdate, repeat. "
+        "Latency is from the send to that TransactionUpdate. Server CPU per call is the "
+        "server process's CPU time (connecting and the final read included) over the "
+        "committed calls. Loss check: the message rows in the database are exactly the calls "
+        "acknowledged as committed.",
+        "",
+        "| clients | subscriptions | seconds | committed calls | calls/s | p50 | p99 | max | "
+        "frames/s | server CPU per call | loss check |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in r.runs:
+        cpu = fmt_us(f.server_cpu / max(1, f.committed)) if f.server_cpu is not None else "-"
+        check = "OK" if f.ok else f"**FAILED** (lost {f.lost}, extra {f.extra})"
+        lines.append(
+            f"| {f.clients} | {f.mode} | {f.seconds:.0f} | {f.committed:,} | "
+            f"{f.committed / f.seconds:,.0f} | {fmt_us(f.p50)} | {fmt_us(f.p99)} | "
+            f"{fmt_us(f.worst)} | {f.frames / f.seconds:,.0f} | {cpu} | {check} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -230,7 +330,7 @@ def main() -> int:
     modes = [False, True] if args.both else [args.fanout]
     ok = True
     for fanout in modes:
-        ok &= run(
+        figures = run_load(
             args.clients,
             args.seconds,
             args.workers,
@@ -239,6 +339,8 @@ def main() -> int:
             args.attach,
             args.database,
         )
+        print_figures(figures)
+        ok &= figures.ok
     return 0 if ok else 1
 
 

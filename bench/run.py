@@ -6,10 +6,13 @@ Sections: ``decode`` (ours and the official TypeScript SDK on the same frames,
 ``bench_decode.py``), ``profile`` (stage breakdown, ``bench_profile.py``), ``cache``
 (callbacks, update detection, memory, ``bench_cache.py``), ``tick`` (idle tick, small
 message, 20 Hz stream, big messages under a 2 ms budget, end to end; dev server,
-``bench_tick.py``), ``legacy`` (PyPI spacetimedb-sdk 0.7.0, ``bench_legacy.py``). Then a
-summary of the issue's targets. ``--quick`` runs tiny sizes, skips node and the network
-(the smoke test in ``tests/bench`` uses it). ``--write`` puts every table into
-``docs/benchmarks.md`` between its markers.
+``bench_tick.py``), ``legacy`` (PyPI spacetimedb-sdk 0.7.0, ``bench_legacy.py``), ``load``
+(100 clients calling a reducer on the dev server, with a loss check,
+``bench_devserver_load.py``). Then a summary of the issue's targets, made only when
+``decode`` or ``tick`` ran (so ``--sections load --write`` leaves it alone). ``--quick``
+runs tiny sizes, skips node and the network beyond loopback (the smoke test in
+``tests/bench`` uses it). ``--write`` puts every table into ``docs/benchmarks.md`` between
+its markers.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cache
 import bench_decode
+import bench_devserver_load
 import bench_legacy
 import bench_profile
 import bench_tick
 from _common import DOC, Machine, ensure_header, fmt_rate, fmt_us, write_section
 
-ALL = ("decode", "profile", "cache", "tick", "legacy")
+ALL = ("decode", "profile", "cache", "tick", "legacy", "load")
 
 #: The official SDK's figures on the reference machine named in the issue (fake socket).
 REFERENCE = {
@@ -174,15 +178,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         elif name == "tick":
             rep = bench_tick.run(args.quick)
             text = bench_tick.table(rep)
-        else:
+        elif name == "legacy":
             rep = bench_legacy.run(args.quick)
             text = bench_legacy.table(rep)
+        else:
+            rep = bench_devserver_load.run(args.quick)
+            text = bench_devserver_load.table(rep)
         results[name] = rep
         tables[name] = text
         print(f"## {name}  ({time.perf_counter() - t0:.0f} s)\n\n{text}\n", flush=True)
     machine.load_after = Machine().load_before
-    tables["summary"] = summary(results, machine)
-    print(f"## summary  (suite {time.perf_counter() - started:.0f} s)\n\n{tables['summary']}\n")
+    if "decode" in results or "tick" in results:
+        tables["summary"] = summary(results, machine)
+        took = time.perf_counter() - started
+        print(f"## summary  (suite {took:.0f} s)\n\n{tables['summary']}\n")
     if args.write:
         ensure_header(args.doc)
         for name in ("summary", *ALL):

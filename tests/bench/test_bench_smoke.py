@@ -45,6 +45,10 @@ EXPECTED_ROWS = [
     "20 Hz arena stream, 100 entities",
     "row initial subscription",
     "| clients | calls |",
+    # load
+    "| clients | subscriptions | seconds | committed calls |",
+    "| 8 | none | 1 |",
+    "| 8 | every client subscribed to all messages | 1 |",
     # summary
     "| target | ours here |",
     "idle tick <= 2 µs",
@@ -68,22 +72,26 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 def test_prints_every_table_with_the_expected_rows(quick_run: tuple[str, str]) -> None:
     out, _ = quick_run
-    for section in ("## decode", "## profile", "## cache", "## tick", "## legacy", "## summary"):
-        assert section in out
+    sections = ("decode", "profile", "cache", "tick", "legacy", "load", "summary")
+    for section in sections:
+        assert f"## {section}" in out
     missing = [row for row in EXPECTED_ROWS if row not in out]
     assert not missing, f"rows missing from the output: {missing}\n{out[-4000:]}"
     assert "row count mismatch" not in out
+    # The load bench's loss check is correctness, not a figure: it must pass.
+    load = out.split("## load", 1)[1].split("\n## ", 1)[0]
+    assert load.count("| OK |") == 2 and "FAILED" not in load, load
 
 
 def test_records_the_machine_with_every_table(quick_run: tuple[str, str]) -> None:
     out, _ = quick_run
-    assert out.count("cores; CPython") >= 6
+    assert out.count("cores; CPython") >= 7
     assert "load average" in out
 
 
 def test_writes_its_sections_and_keeps_others(quick_run: tuple[str, str]) -> None:
     _, doc = quick_run
-    for name in ("summary", "decode", "profile", "cache", "tick", "legacy"):
+    for name in ("summary", "decode", "profile", "cache", "tick", "legacy", "load"):
         assert doc.count(f"<!-- bench:{name} -->") == 1
         assert doc.count(f"<!-- /bench:{name} -->") == 1
     assert "<!-- bench:recording -->\ntheir table\n<!-- /bench:recording -->" in doc
