@@ -32,7 +32,12 @@ def add_subcommand(subparsers: Any) -> None:
     p.add_argument(
         "--summary", action="store_true", help="tallies instead of the message-by-message log"
     )
-    p.add_argument("--until-tick", type=int, metavar="N", help="stop after recorded tick N")
+    p.add_argument(
+        "--until-tick",
+        type=_count,
+        metavar="N",
+        help="stop after recorded tick N (0: before the first tick)",
+    )
     p.add_argument(
         "--schema",
         type=Path,
@@ -40,10 +45,21 @@ def add_subcommand(subparsers: Any) -> None:
         help="module schema JSON, for recordings that hold none",
     )
     p.add_argument(
-        "--rows", type=int, default=20, metavar="N", help="rows shown per table (default 20)"
+        "--rows", type=_count, default=20, metavar="N", help="rows shown per table (default 20)"
     )
     p.add_argument("--no-cache", action="store_true", help="do not replay to show the cache")
     p.set_defaults(handler=run)
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 0 (argparse turns the error into a usage message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return value
 
 
 def _load_schema(path: Path) -> ModuleSchema:
@@ -54,7 +70,12 @@ def _load_schema(path: Path) -> ModuleSchema:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """The ``replay`` handler: 0 on success, 1 on an unreadable file, 2 on differences."""
+    """The ``replay`` handler: the exit status.
+
+    0: all well. 1: the file (or ``--schema``) cannot be read at all, or the replay failed.
+    2: the replayed client sent other frames than the recorded one. 3: the file is damaged
+    (torn or corrupt): everything before the damage was printed, the rest is lost.
+    """
     out = out or sys.stdout
     err = sys.stderr if out is sys.stdout else out
     try:
@@ -77,11 +98,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         for line in timeline(recording, until, schema):
             print(line, file=out)
+    damaged = 3 if recording.damage is not None else 0
     if args.no_cache:
-        return 0
+        return damaged
     if schema is None:
         print("cache: the recording holds no schema; pass --schema FILE to see it", file=out)
-        return 0
+        return damaged
     try:
         result = replay_session(recording, schema, until_tick=until, event_log=False)
     except StdbError as exc:
@@ -98,4 +120,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"    … {len(rows) - args.rows} more", file=out)
     for diff in result.differences:
         print(f"difference: {diff.describe()}", file=out)
-    return 2 if result.differences else 0
+    if recording.damage is not None:  # repeated after the cache, where it is read
+        print(f"warning: {recording.damage.describe()}; the cache is as of then", file=err)
+    return 2 if result.differences else damaged

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from stdb_game.cli import main
-from stdb_game.replay import SessionRecorder, read_recording
+from stdb_game.replay import SessionRecorder, TickEndRecord, read_recording
+from stdb_game.replay.format import RECORD_HEAD
 
 from .sessions import CHAT_SCHEMA_JSON, FIXTURES, SCRIPTS, Script, chat, chat_schema, run_live
 
@@ -100,9 +101,37 @@ def test_damaged_files_show_the_good_part_and_warn(
     torn = tmp_path / "torn.stdbrec"
     torn.write_bytes(data[: len(data) - 7])
     code, out, err = _run(capsys, str(torn), "--schema", str(CHAT_SCHEMA_JSON), "--no-cache")
-    assert code == 0
+    assert code == 3  # printed what was there, but it is not the whole session
     assert "warning: recording truncated at byte" in err
     assert "disconnect: local" in out
+
+
+def test_a_corrupt_record_exits_3_after_the_timeline_and_cache_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray(CHAT.read_bytes())
+    records = read_recording(CHAT).records
+    end5 = next(r for r in records if isinstance(r, TickEndRecord) and r.index == 5)
+    after = min(r.offset for r in records if r.offset > end5.offset)
+    data[after + RECORD_HEAD.size] ^= 0xFF  # the first body byte after tick 5: checksum fails
+    bad = tmp_path / "corrupt.stdbrec"
+    bad.write_bytes(bytes(data))
+    code, out, err = _run(capsys, str(bad))
+    assert code == 3
+    assert "warning: recording corrupt at byte" in err and "checksum mismatch" in err
+    assert "tick 3      in   SubscribeMultiApplied" in out  # the good part is shown
+    assert "cache at tick 5 (client state connected):" in out
+    assert "the cache is as of then" in err
+
+
+@pytest.mark.parametrize("option", ["--until-tick", "--rows"])
+def test_negative_counts_are_refused(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", str(CHAT), option, "-5"])
+    assert exc.value.code == 2
+    assert f"argument {option}: -5 is negative" in capsys.readouterr().err
+    code, out, _ = _run(capsys, str(CHAT), "--until-tick", "0")
+    assert code == 0 and "cache at the start" in out
 
 
 def test_the_command_is_registered() -> None:
