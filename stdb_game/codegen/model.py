@@ -1,8 +1,8 @@
 """The bindings to generate, worked out from a RawModuleDef v9: classes, tables, reducers, names.
 
-Parsing and validation are ``ModuleSchema.from_json``'s (unknown type tags and dangling refs
-are ``SchemaError`` there); this module decides what Python each part becomes and applies
-the naming rules of ``names.py``. ``render.py`` then only prints.
+Parsing is ``ModuleSchema.from_json``'s (unknown type tags are ``SchemaError`` there) and
+the checks it leaves out are ``validate.py``'s; this module decides what Python each part
+becomes and applies the naming rules of ``names.py``. ``render.py`` then only prints.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .names import (
     pascal_case,
     snake_case,
 )
+from .validate import check_parsed, check_raw
 
 __all__ = [
     "BindingsModel",
@@ -519,7 +520,10 @@ def build_model(raw: Mapping[str, Any]) -> BindingsModel:
     """Parse a RawModuleDef v9 JSON document and decide the bindings' names and shapes."""
     if isinstance(raw, Mapping) and "V9" in raw and isinstance(raw["V9"], Mapping):
         raw = raw["V9"]
+    if isinstance(raw, Mapping):
+        check_raw(raw)
     schema = ModuleSchema.from_json(raw)
+    check_parsed(raw, schema)
     b = _Builder(schema, raw)
     b.name_classes()
     b.build_classes()

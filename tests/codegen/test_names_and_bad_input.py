@@ -68,7 +68,7 @@ def test_minimal_schema_renders() -> None:
         ({"tables": [table("thing", 3, pk=0)]}, "outside the typespace"),
         ({"reducers": [reducer("r", ("x", ref(9)))]}, "dangling type ref 9"),
         ({"typespace": {"types": [prim("U32")]}}, "not a product type"),
-        ({"tables": "nope"}, "table entry"),
+        ({"tables": "nope"}, "'tables' must be a list"),
     ],
 )
 def test_bad_schemas_raise_schema_error(change: dict[str, Any], message: str) -> None:
