@@ -57,8 +57,17 @@ TABLE_VIEW_MEMBERS = frozenset(
 )  # fmt: skip
 #: Members of ``ReducersView``.
 REDUCERS_VIEW_MEMBERS = frozenset({"client", "_call", "_on"})
-#: Names an ``enum.IntEnum`` member cannot take.
-ENUM_MEMBERS = frozenset({"name", "value", "mro", "_from_sum"})
+#: Attributes of ``int`` (every Python from 3.10 on, so output does not depend on the one
+#: running the generator): an ``IntEnum`` member with one of these names shadows it, which
+#: type checkers reject.
+INT_MEMBERS = frozenset(
+    {
+        "as_integer_ratio", "bit_count", "bit_length", "conjugate", "denominator",
+        "from_bytes", "imag", "is_integer", "numerator", "real", "to_bytes",
+    }
+)  # fmt: skip
+#: Names an ``enum.IntEnum`` member cannot take (a trailing ``_`` is added).
+ENUM_MEMBERS = frozenset({"name", "value", "mro", "_from_sum", "_by_tag"}) | INT_MEMBERS
 #: Module-level names of the generated package that tables/reducers must not take as modules.
 PACKAGE_NAMES = frozenset({"__init__", "_types", "_schema", "_db", "connect"})
 

@@ -5,10 +5,14 @@ The rules (documented in ``docs/codegen.md``):
 * tables, reducers, columns and parameters become snake_case, types and variants' classes
   PascalCase; characters that cannot be in an identifier become ``_``, a leading digit gets
   a ``_`` in front;
+* leading underscores beyond the first are dropped (``__secret`` -> ``_secret``,
+  ``__init__`` -> ``_init__``): Python mangles ``__x`` names in classes and gives dunders
+  special meaning, so no generated name may start with ``__``;
 * a name that is a Python keyword, or one the generated code itself uses in that place,
-  gets a trailing ``_`` (repeated until free): ``class`` -> ``class_``;
+  gets a trailing ``_`` (more than one if that is reserved too): ``class`` -> ``class_``;
 * two different schema names that end up with the same Python name in one namespace are a
-  ``SchemaError``: renaming one of them silently would make the bindings guesswork.
+  ``SchemaError`` (``class`` and ``class_`` in one table, say): renaming one of them
+  silently would make the bindings guesswork.
 
 Wire names are never changed: generated code keeps them for the protocol.
 """
@@ -58,6 +62,8 @@ def identifier(name: str) -> str:
     out = "".join(c if (c.isascii() and (c.isalnum() or c == "_")) else "_" for c in name)
     if not out:
         raise SchemaError(f"cannot make a Python name from {name!r}")
+    if out.startswith("__"):  # mangled in a class body, or a dunder: keep one underscore
+        out = "_" + out.lstrip("_")
     if out[0].isdigit():
         out = "_" + out
     return out
@@ -82,7 +88,11 @@ def pascal_case(name: str) -> str:
 
 
 def avoid(name: str, taken: frozenset[str] | set[str]) -> str:
-    """``name`` with trailing underscores until it is not a keyword nor in ``taken``."""
+    """``name`` with trailing underscores until it is not a keyword nor in ``taken``.
+
+    Only fixed names are skipped this way; a clash with another schema name is the
+    caller's ``SchemaError``.
+    """
     while keyword.iskeyword(name) or name in taken:
         name += "_"
     return name

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+import enum
+from pathlib import Path
+from typing import Any, Generic
 
 import pytest
-from conftest import CHAT_JSON
+from conftest import CHAT_JSON, connect, generate_and_import
 from synthetic import UNIT, prim, product, reducer, ref, sum_, synthetic_schema, table
 
-from stdb_game.codegen import load_schema_file, render_bindings
-from stdb_game.codegen.model import build_model
+from stdb_game import protocol as P
+from stdb_game.codegen import load_schema_file, render_bindings, runtime
+from stdb_game.codegen.model import (
+    ENUM_MEMBERS,
+    PRODUCT_MEMBERS,
+    REDUCERS_VIEW_MEMBERS,
+    TABLE_VIEW_MEMBERS,
+    build_model,
+)
 from stdb_game.codegen.names import Namespace, pascal_case, snake_case
 from stdb_game.errors import SchemaError
 
@@ -95,7 +104,7 @@ def test_bad_index_algorithm() -> None:
         render_bindings(minimal(tables=[t]), "x.json")
 
 
-def test_reserved_python_names_are_renamed_not_broken() -> None:
+def test_reserved_python_names_are_renamed_not_broken(tmp_path: Path) -> None:
     types = [product(("class", prim("U32")), ("from", prim("String")), ("def", prim("Bool")))]
     raw = minimal(
         typespace={"types": types},
@@ -111,9 +120,30 @@ def test_reserved_python_names_are_renamed_not_broken() -> None:
     (r,) = m.reducers
     assert (r.call_method, r.callback_method, r.module) == ("from_", "on_from", "from_reducer")
     assert [p.attr for p in r.params] == ["lambda_", "self_"]
-    files = render_bindings(raw, "x.json")
-    for name, text in files.items():
-        compile(text, name, "exec")  # valid Python, whatever the names
+    # Imported and used, not just compiled: the renamed names reach the wire names.
+    pkg = generate_and_import(raw, tmp_path, "reserved", "x.json")
+    conn, server = connect(pkg)
+    sub = conn.db.class_.subscribe()
+    row = pkg.Return(7, "a", True)
+    server.send(server.subscribe_applied(sub.query_id, {"class": [row]}))
+    conn.tick()
+    assert conn.db.class_.find(7) == row and conn.db.class_.class_.find(7) is not None
+    assert conn.db.class_.find_by_class(7).from_ == "a"
+    conn.reducers.from_(lambda_=1, self_=2)
+    call = server.received()[-1]
+    assert isinstance(call, P.CallReducer) and (call.reducer, call.args) == ("from", b"\x01\x02")
+    from importlib import import_module
+
+    old = import_module(f"{pkg.__name__}.from_reducer")
+    runtime.set_current_client(conn)
+    old.from_(3, 4)
+    assert server.received()[-1].args == b"\x03\x04"
+
+
+def test_a_rename_that_lands_on_another_schema_name_is_an_error() -> None:
+    types = [product(("class", prim("U32")), ("class_", prim("U32")))]
+    with pytest.raises(SchemaError, match=r"'class_' and field 'class' both become .*'class_'"):
+        build_model(minimal(typespace={"types": types}))
 
 
 def test_sdk_class_names_are_renamed() -> None:
@@ -221,3 +251,19 @@ def test_a_client_without_the_bindings_schema_is_refused() -> None:
             sys.path.remove(tmp)
             for name in [n for n in sys.modules if n.split(".")[0] == "mini_pkg"]:
                 del sys.modules[name]
+
+
+def _members(cls: type) -> set[str]:
+    """Non-dunder attributes ``cls`` adds to ``Generic``/``object``."""
+    base = set(dir(Generic)) | set(dir(object))
+    return {n for n in set(dir(cls)) - base if not (n.startswith("__") and n.endswith("__"))}
+
+
+def test_reserved_member_lists_cover_the_runtime_base_classes() -> None:
+    """A schema name equal to a base-class member is renamed; the lists must not go stale."""
+    assert _members(runtime.TableView) <= TABLE_VIEW_MEMBERS
+    assert _members(runtime.ReducersView) <= REDUCERS_VIEW_MEMBERS
+    assert _members(runtime.GeneratedProduct) <= PRODUCT_MEMBERS | {"_values"}
+    public_int = {n for n in dir(int) if not n.startswith("_")}
+    public_enum = {n for n in dir(enum.IntEnum) if not n.startswith("_")}
+    assert public_int | public_enum <= ENUM_MEMBERS
