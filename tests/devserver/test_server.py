@@ -609,7 +609,7 @@ def test_refused_reducer_calls(
         b"",
         0,
     )
-    assert tu.energy_quanta_used == 0 and tu.total_host_execution_duration.micros == 0
+    assert tu.energy_quanta_used.quanta == 0 and tu.total_host_execution_duration.micros == 0
 
 
 def test_disconnect_runs_client_disconnected(

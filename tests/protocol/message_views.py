@@ -22,8 +22,6 @@ def as_sats_value(ty: AlgebraicType, obj: Any) -> Any:
     """``obj`` (a protocol object) as tuples for products and ``SumValue`` for sums."""
     t_ = ty.resolve()
     if isinstance(t_, ProductType) and not t_.special:
-        if isinstance(obj, int) and len(t_.elements) == 1:
-            return (obj,)  # EnergyQuanta is kept as a bare int
         return tuple(
             as_sats_value(e.algebraic_type, getattr(obj, str(e.name))) for e in t_.elements
         )

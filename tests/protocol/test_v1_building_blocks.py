@@ -31,6 +31,7 @@ from stdb_game.protocol import (
     TransactionUpdate,
     TransactionUpdateLight,
     decode_server_frame,
+    decode_server_message,
     encode_client_message,
     encode_query_update,
     encode_server_frame,
@@ -265,6 +266,18 @@ def test_bad_server_values_raise_encode_error() -> None:
         encode_server_message(QueryId(1))  # type: ignore[arg-type]
     with pytest.raises(EncodeError, match="not a v1 ClientMessage"):
         encode_client_message(IdentityToken(Identity(0), "", ConnectionId(0)))  # type: ignore[arg-type]
+
+
+def test_energy_quanta_is_a_frozen_product_of_its_quanta() -> None:
+    big = 2**128 - 1
+    decoded = decode_server_message(encode_server_message(_transaction(big)))
+    assert isinstance(decoded, TransactionUpdate)
+    energy = decoded.energy_quanta_used
+    assert type(energy) is EnergyQuanta and energy.quanta == big and int(energy) == big
+    assert energy == EnergyQuanta(big) and energy != EnergyQuanta(0)
+    assert hash(energy) == hash(EnergyQuanta(big))
+    with pytest.raises(AttributeError):
+        energy.quanta = 1  # type: ignore[misc]
 
 
 def test_compression_from_tag_refuses_out_of_range() -> None:

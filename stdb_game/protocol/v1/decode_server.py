@@ -92,6 +92,7 @@ _new_database_update = unchecked_constructor(DatabaseUpdate)
 _new_reducer_call = unchecked_constructor(ReducerCallInfo)
 _new_transaction_update = unchecked_constructor(TransactionUpdate)
 _new_committed = unchecked_constructor(Committed)
+_new_energy = unchecked_constructor(EnergyQuanta)
 _new_query_id = unchecked_constructor(QueryId)
 _new_subscribe_multi_applied = unchecked_constructor(SubscribeMultiApplied)
 _new_unsubscribe_multi_applied = unchecked_constructor(UnsubscribeMultiApplied)
@@ -375,7 +376,7 @@ def _transaction_update_fast(data: bytes, off: int) -> tuple[TransactionUpdate, 
         identity,
         connection_id,
         _new_reducer_call(name, reducer_id, args, request_id),
-        low | high << 64,  # EnergyQuanta is a NewType of int: the int itself
+        _new_energy(low | high << 64),
         _mk_dur(duration),
     ), end + 28
 
@@ -426,7 +427,7 @@ def _transaction_update_checked(data: bytes, off: int) -> tuple[TransactionUpdat
         identity,
         connection_id,
         _new_reducer_call(name, reducer_id, args, request_id),
-        EnergyQuanta(low | high << 64),
+        _new_energy(low | high << 64),
         TimeDuration(duration),
     ), off + 24
 

@@ -173,7 +173,7 @@ def _transaction_update(m: TransactionUpdate) -> bytes:
     out += U32.pack(call.reducer_id)
     put_bytes(out, call.args)
     out += U32.pack(call.request_id)
-    energy = m.energy_quanta_used
+    energy = m.energy_quanta_used.quanta
     if not 0 <= energy < 1 << 128:
         raise EncodeError(f"{energy} does not fit a u128", type_name="EnergyQuanta")
     out += ENERGY_DURATION.pack(

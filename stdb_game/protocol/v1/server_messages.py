@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, NewType, Union
+from typing import ClassVar, Union
 
 from ...sats.values import ConnectionId, Identity, TimeDuration, Timestamp
 from ..compression import COMPRESSION_THRESHOLD, Compression, compress, decompress
@@ -41,8 +41,16 @@ __all__ = [
     "UpdateStatus",
 ]
 
-#: Energy spent by a transaction: the product ``{quanta: u128}``, kept as a plain int.
-EnergyQuanta = NewType("EnergyQuanta", int)
+
+@dataclass(frozen=True, slots=True)
+class EnergyQuanta:
+    """Energy spent by a transaction: the wire product ``{quanta: u128}``, like other nested
+    types a frozen dataclass. ``int(e)`` gives the quanta (session events carry the int)."""
+
+    quanta: int
+
+    def __int__(self) -> int:
+        return self.quanta
 
 
 # ---- row updates ------------------------------------------------------------------------------
