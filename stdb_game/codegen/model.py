@@ -96,6 +96,8 @@ class Field:
     ann: str
     #: The snake_case name before keyword avoidance, for method names (``find_by_class``).
     stem: str = ""
+    #: The value may hold a nested option: the constructor makes ``Some(x)`` canonical.
+    canon: bool = False
 
 
 @dataclass
@@ -131,6 +133,8 @@ class Variant:
     ty: AlgebraicType
     #: The payload annotation, None for a unit variant.
     ann: str | None
+    #: The payload may hold a nested option (see ``Field.canon``).
+    canon: bool = False
 
 
 @dataclass
@@ -288,9 +292,10 @@ class _Builder:
         for raw_t in self.raw["tables"]:
             row_tables.setdefault(int(raw_t["product_type_ref"]), str(raw_t["name"]))
         for i, t in enumerate(self.ts.types):
-            if not self.wants_class(t):
-                continue
             full = self.schema.type_names.get(i)
+            named_unit = isinstance(t, ProductType) and t.special == "unit" and full is not None
+            if not (self.wants_class(t) or named_unit):
+                continue
             if full is not None:
                 wire = full
                 base = "".join(pascal_case(p) for p in full.split("::"))
@@ -342,6 +347,28 @@ class _Builder:
         t = ty.resolve()
         return isinstance(t, SumType) and t.special == "option"
 
+    def nested_option(self, ty: AlgebraicType, seen: frozenset[int] = frozenset()) -> bool:
+        """Whether a value of ``ty`` may hold an ``Option<Option<..>>`` outside any generated
+        class (those make their own fields canonical)."""
+        if isinstance(ty, RefType):
+            if ty.index in self.class_names or ty.index in seen:
+                return False
+            return self.nested_option(self.ts.get(ty.index), seen | {ty.index})
+        if isinstance(ty, ArrayType):
+            return self.nested_option(ty.elem, seen)
+        if isinstance(ty, ProductType):
+            return ty.special is None and any(
+                self.nested_option(e.algebraic_type, seen) for e in ty.elements
+            )
+        if isinstance(ty, SumType):
+            if ty.special == "option":
+                inner = ty.variants[0].algebraic_type
+                return self.nullable(inner) or self.nested_option(inner, seen)
+            if ty.special == "schedule_at":
+                return False
+            return any(self.nested_option(v.algebraic_type, seen) for v in ty.variants)
+        return False
+
     # ---- classes --------------------------------------------------------------------------
 
     def fields_of(self, product: ProductType, what: str) -> list[Field]:
@@ -350,7 +377,9 @@ class _Builder:
         for i, e in enumerate(product.elements):
             stem = f"_{i}" if e.name is None else snake_case(e.name)
             attr = ns.add(stem, e.name if e.name is not None else f"#{i}", kind="field")
-            out.append(Field(e.name, attr, e.algebraic_type, self.ann(e.algebraic_type), stem))
+            ty = e.algebraic_type
+            canon = self.nested_option(ty)
+            out.append(Field(e.name, attr, ty, self.ann(ty), stem, canon))
         return out
 
     def build_classes(self) -> None:
@@ -381,7 +410,8 @@ class _Builder:
                         name + vbase, f"{wire}::{v.name}", kind="variant class"
                     )
                     ann = None if v.is_unit else self.ann(v.algebraic_type)
-                    variants.append(Variant(cname, v.name, tag, v.algebraic_type, ann))
+                    canon = ann is not None and self.nested_option(v.algebraic_type)
+                    variants.append(Variant(cname, v.name, tag, v.algebraic_type, ann, canon))
                 self.classes[i] = TaggedClass(name, i, wire, variants)
 
     # ---- tables ---------------------------------------------------------------------------

@@ -452,14 +452,17 @@ class Renderer:
         attrs = [f.attr for f in c.fields]
         out += layout(tup([s(a) for a in sorted(attrs, key=natural_key)]), INDENT, "__slots__ = ")
         out += layout(tup([s(a) for a in attrs]), INDENT, "_FIELDS: ClassVar[tuple[str, ...]] = ")
-        out.append("")
+        if c.fields:  # a named empty struct is just the class: no fields, no __init__
+            out.append("")
+            for f in c.fields:
+                out += layout(ann_expr(mod.use(f.ann, w)), INDENT, f"{f.attr}: ")
+            out.append("")
+            params = ["self", *(f"{f.attr}: {f.ann}" for f in c.fields)]
+            out += signature(INDENT, "__init__", params, "None")
         for f in c.fields:
-            out += layout(ann_expr(mod.use(f.ann, w)), INDENT, f"{f.attr}: ")
-        out.append("")
-        params = ["self", *(f"{f.attr}: {f.ann}" for f in c.fields)]
-        out += signature(INDENT, "__init__", params, "None")
-        for f in c.fields:
-            out += layout(Atom(f.attr), INDENT * 2, f"self.{f.attr} = ")
+            # Nested options: Some(5) and 5 encode alike, so they must compare alike.
+            value = call("_rt.canonical", Atom(f.attr)) if f.canon else Atom(f.attr)
+            out += layout(value, INDENT * 2, f"self.{f.attr} = ")
         if len(c.tables) == 1:
             out += self.old_style_methods(mod, c, c.tables[0])
         return out
@@ -579,7 +582,7 @@ class Renderer:
                 out += [
                     "    __slots__ = ()",
                     f"    tag: ClassVar[int] = {v.tag}",
-                    f"    name: ClassVar[str] = {py_str(str(v.wire))}",
+                    *layout(s(str(v.wire)), INDENT, "name: ClassVar[str] = "),
                     "",
                     "    @property",
                     "    def value(self) -> None:",
@@ -592,10 +595,10 @@ class Renderer:
                 '    __slots__ = ("_value",)',
                 '    __match_args__ = ("value",)',
                 f"    tag: ClassVar[int] = {v.tag}",
-                f"    name: ClassVar[str] = {py_str(str(v.wire))}",
+                *layout(s(str(v.wire)), INDENT, "name: ClassVar[str] = "),
                 "",
                 *signature(INDENT, "__init__", ["self", f"value: {ann}"], "None"),
-                "        self._value = value",
+                f"        self._value = {'_rt.canonical(value)' if v.canon else 'value'}",
                 "",
                 "    @property",
                 *signature(INDENT, "value", ["self"], ann),

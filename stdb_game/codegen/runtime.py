@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from ..client import CallbackHandle, Client, SubscriptionHandle, TableHandle
 from ..errors import SchemaError, StdbError
 from ..events import ReducerEvent, ReducerStatus, RowEventContext
-from ..sats.values import ConnectionId, Identity, TimeDuration, Timestamp
+from ..sats.values import ConnectionId, Identity, Some, SumValue, TimeDuration, Timestamp
 from ..schema import ModuleSchema
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "TaggedSum",
     "UniqueColumn",
     "call_reducer",
+    "canonical",
     "connect_client",
     "current_table",
     "filter_index",
@@ -72,12 +73,37 @@ P = TypeVar("P", bound="GeneratedProduct")
 
 
 def _freeze(value: Any) -> Any:
-    """A hashable stand-in for a decoded value: lists (SATS arrays) become tuples."""
-    if isinstance(value, list):
+    """A hashable stand-in for a decoded value: lists (SATS arrays) become tuples, also
+    inside ``Some`` and ``SumValue``."""
+    if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
-    if isinstance(value, tuple):
-        return tuple(_freeze(v) for v in value)
+    if type(value) is Some:
+        return ("Some", _freeze(value.value))
+    if type(value) is SumValue:
+        return ("SumValue", value.tag, _freeze(value.value))
     return value
+
+
+def canonical(value: T) -> T:
+    """``value`` as the decoder would give it: ``Some(x)`` becomes ``x`` unless ``x`` is None
+    or itself a ``Some`` (only those need the wrapper), in lists, tuples and ``SumValue``
+    payloads too. Generated constructors call it for fields that may hold nested options,
+    so ``Row(Some(5)) == Row(5)`` and both hash alike, as they encode alike."""
+    v: Any = value
+    if type(v) is Some:
+        inner = canonical(v.value)
+        out: Any = Some(inner) if inner is None or type(inner) is Some else inner
+    elif type(v) is list:
+        out = [canonical(x) for x in v]
+    elif isinstance(v, tuple):
+        items = [canonical(x) for x in v]
+        make = getattr(type(v), "_make", None)  # a namedtuple (an anonymous product)
+        out = make(items) if make is not None else tuple(items)
+    elif type(v) is SumValue:
+        out = SumValue(v.tag, v.name, canonical(v.value))
+    else:
+        return value
+    return out  # type: ignore[no-any-return]
 
 
 class GeneratedProduct:
@@ -385,7 +411,8 @@ class DbConnectionBase:
         return self.client.subscribe(queries)
 
     def subscribe_to_all_tables(self) -> SubscriptionHandle:
-        """``SELECT *`` of every public table."""
+        """``SELECT *`` of every public table; ``StdbError`` if the module has none (private
+        tables are the owner's: subscribe to them by name, ``conn.db.<table>.subscribe()``)."""
         return self.client.subscribe_to_all_tables()
 
     def on_connect(self, fn: Callable[[Identity, str, ConnectionId], None]) -> CallbackHandle:

@@ -310,3 +310,61 @@ def long_names_schema() -> Json:
         "misc_exports": [],
         "row_level_security": [],
     }
+
+
+# Typespace indexes of hostile_names_schema().
+H_ROW, H_LIVES, H_INTS, H_EMPTY, H_NESTED = range(5)
+#: Enum variants named like attributes of ``int`` and of ``enum.IntEnum``, then a plain one.
+NUMBERISH = (
+    "real", "imag", "numerator", "denominator", "bit_length", "conjugate", "to_bytes",
+    "from_bytes", "as_integer_ratio", "bit_count", "is_integer", "name", "value", "plain",
+)  # fmt: skip
+
+
+def hostile_names_schema() -> Json:
+    """Names that break naive codegen: dunders and ``__x`` (mangled in a class body), names
+    of base-class members, a leading digit, enum variants named like ``int`` attributes,
+    a named empty struct and nested options inside a list."""
+    return {
+        "typespace": {
+            "types": [
+                product(
+                    ("__init__", prim("U32")),
+                    ("__secret", prim("String")),
+                    ("__slots__", prim("U8")),
+                    ("__class__", prim("U8")),
+                    ("count", prim("U32")),
+                    ("handle", prim("U32")),
+                    ("_cache", prim("U32")),
+                    ("_FIELDS", prim("U8")),
+                    ("kind", ref(H_INTS)),
+                ),
+                product(("1st", prim("U8")), ("__hash__", prim("U8"))),
+                sum_(*((n, UNIT) for n in NUMBERISH)),
+                product(),
+                product(
+                    ("id", prim("U32")),
+                    ("maybe", option(option(array(prim("I32"))))),
+                    ("many", array(option(option(prim("I32"))))),
+                    ("nothing", ref(H_EMPTY)),
+                ),
+            ]
+        },
+        "tables": [
+            table("__init__", H_ROW, pk=0, btree=[("count", [4])], unique=[[0], [4], [5]]),
+            table("9lives", H_LIVES),
+            table("__class__", H_NESTED, pk=0, unique=[[0]]),
+        ],
+        "reducers": [
+            reducer("__init__", ("__self", prim("U8"))),
+            reducer("client", ("kind", ref(H_INTS))),
+            reducer("_call", ("empty", ref(H_EMPTY)), ("n", prim("U8"))),
+            reducer("__slots__"),
+        ],
+        "types": [
+            {"name": {"scope": [], "name": n}, "ty": i, "custom_ordering": True}
+            for i, n in [(H_INTS, "Numberish"), (H_EMPTY, "Nothing"), (H_NESTED, "Nested")]
+        ],
+        "misc_exports": [],
+        "row_level_security": [],
+    }
