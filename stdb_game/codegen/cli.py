@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import SchemaError, StdbError
 
-__all__ = ["add_subcommand", "run"]
+__all__ = ["add_subcommand", "public_url", "run"]
 
 EPILOG = """\
 examples:
@@ -46,6 +47,21 @@ def add_subcommand(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
+def public_url(url: str) -> str:
+    """``url`` fit for a file header: no user, password, query or fragment (tokens live
+    there), just scheme, host, port and path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``stdb-game generate``; returns the exit code."""
     from .generator import generate, load_schema_file, parse_schema_text
@@ -73,10 +89,13 @@ def run(args: argparse.Namespace) -> int:
             from ..http import get_schema
 
             raw = get_schema(args.server, args.database, args.token)
-            source = f"database {args.database}"
+            source = f"database {args.database} at {public_url(args.server)}"
         result = generate(raw, args.out, source)
     except SchemaError as exc:
         print(f"stdb-game generate: bad schema: {exc}", file=sys.stderr)
+        return 2
+    except (FileExistsError, NotADirectoryError) as exc:
+        print(f"stdb-game generate: cannot write --out {args.out}: {exc}", file=sys.stderr)
         return 2
     except (StdbError, OSError) as exc:
         print(f"stdb-game generate: {exc}", file=sys.stderr)
