@@ -151,7 +151,10 @@ class RemoteReducers(_rt.ReducersView):
         """``fn(event)`` after each run of ``circle_recombine`` (typed ``event.args``)."""
         return self._on("circle_recombine", fn)
 
-    def on_connect(self, fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None]) -> _rt.CallbackHandle:
+    def on_connect(
+        self,
+        fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None],
+    ) -> _rt.CallbackHandle:
         """``fn(event)`` after each run of ``connect`` (typed ``event.args``)."""
         return self._on("connect", fn)
 
@@ -176,7 +179,10 @@ class RemoteReducers(_rt.ReducersView):
         """``fn(event)`` after each run of ``enter_game`` (typed ``event.args``)."""
         return self._on("enter_game", fn)
 
-    def on_init(self, fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None]) -> _rt.CallbackHandle:
+    def on_init(
+        self,
+        fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None],
+    ) -> _rt.CallbackHandle:
         """``fn(event)`` after each run of ``init`` (typed ``event.args``)."""
         return self._on("init", fn)
 
@@ -194,7 +200,10 @@ class RemoteReducers(_rt.ReducersView):
         """``fn(event)`` after each run of ``player_split`` (typed ``event.args``)."""
         return self._on("player_split", fn)
 
-    def on_respawn(self, fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None]) -> _rt.CallbackHandle:
+    def on_respawn(
+        self,
+        fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None],
+    ) -> _rt.CallbackHandle:
         """``fn(event)`` after each run of ``respawn`` (typed ``event.args``)."""
         return self._on("respawn", fn)
 
@@ -205,7 +214,10 @@ class RemoteReducers(_rt.ReducersView):
         """``fn(event)`` after each run of ``spawn_food`` (typed ``event.args``)."""
         return self._on("spawn_food", fn)
 
-    def on_suicide(self, fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None]) -> _rt.CallbackHandle:
+    def on_suicide(
+        self,
+        fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None],
+    ) -> _rt.CallbackHandle:
         """``fn(event)`` after each run of ``suicide`` (typed ``event.args``)."""
         return self._on("suicide", fn)
 

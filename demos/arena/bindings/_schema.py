@@ -130,7 +130,12 @@ _TYPE_10 = _t.ProductType(
     ],
     name="ConsumeEntityTimer",
     py_class=ConsumeEntityTimer,
-    py_fields=("scheduled_id", "scheduled_at", "consumed_entity_id", "consumer_entity_id"),
+    py_fields=(
+        "scheduled_id",
+        "scheduled_at",
+        "consumed_entity_id",
+        "consumer_entity_id",
+    ),
 )
 
 _TS.types = [
@@ -166,7 +171,13 @@ SCHEMA = ModuleSchema(
             row_type=_TYPE_8,
             primary_key=0,
             unique_columns=((0,),),
-            indexes=(IndexDef("circle_decay_timer_scheduled_id_idx_btree", (0,), "scheduled_id"),),
+            indexes=(
+                IndexDef(
+                    "circle_decay_timer_scheduled_id_idx_btree",
+                    (0,),
+                    "scheduled_id",
+                ),
+            ),
             public=False,
             scheduled_reducer="circle_decay",
             type_name="CircleDecayTimer",
@@ -177,7 +188,11 @@ SCHEMA = ModuleSchema(
             primary_key=0,
             unique_columns=((0,),),
             indexes=(
-                IndexDef("circle_recombine_timer_scheduled_id_idx_btree", (0,), "scheduled_id"),
+                IndexDef(
+                    "circle_recombine_timer_scheduled_id_idx_btree",
+                    (0,),
+                    "scheduled_id",
+                ),
             ),
             public=False,
             scheduled_reducer="circle_recombine",
@@ -198,7 +213,11 @@ SCHEMA = ModuleSchema(
             primary_key=0,
             unique_columns=((0,),),
             indexes=(
-                IndexDef("consume_entity_timer_scheduled_id_idx_btree", (0,), "scheduled_id"),
+                IndexDef(
+                    "consume_entity_timer_scheduled_id_idx_btree",
+                    (0,),
+                    "scheduled_id",
+                ),
             ),
             public=False,
             scheduled_reducer="consume_entity",
@@ -239,7 +258,9 @@ SCHEMA = ModuleSchema(
             row_type=_TYPE_2,
             primary_key=0,
             unique_columns=((0,),),
-            indexes=(IndexDef("logged_out_entity_entity_id_idx_btree", (0,), "entity_id"),),
+            indexes=(
+                IndexDef("logged_out_entity_entity_id_idx_btree", (0,), "entity_id"),
+            ),
             public=False,
             type_name="Entity",
         ),
@@ -261,7 +282,11 @@ SCHEMA = ModuleSchema(
             primary_key=0,
             unique_columns=((0,),),
             indexes=(
-                IndexDef("move_all_players_timer_scheduled_id_idx_btree", (0,), "scheduled_id"),
+                IndexDef(
+                    "move_all_players_timer_scheduled_id_idx_btree",
+                    (0,),
+                    "scheduled_id",
+                ),
             ),
             public=False,
             scheduled_reducer="move_all_players",
@@ -284,7 +309,13 @@ SCHEMA = ModuleSchema(
             row_type=_TYPE_7,
             primary_key=0,
             unique_columns=((0,),),
-            indexes=(IndexDef("spawn_food_timer_scheduled_id_idx_btree", (0,), "scheduled_id"),),
+            indexes=(
+                IndexDef(
+                    "spawn_food_timer_scheduled_id_idx_btree",
+                    (0,),
+                    "scheduled_id",
+                ),
+            ),
             public=False,
             scheduled_reducer="spawn_food",
             type_name="SpawnFoodTimer",

@@ -45,7 +45,10 @@ class Config(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, Config | None, Config | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, Config | None, Config | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("config", fn)
@@ -188,15 +191,28 @@ class MoveAllPlayersTimer(_rt.GeneratedProduct):
         return _rt.find_unique(cls, "move_all_players_timer", 0, scheduled_id)
 
     @classmethod
-    def filter_by_scheduled_at(cls, scheduled_at: ScheduleAt) -> list[MoveAllPlayersTimer]:
+    def filter_by_scheduled_at(
+        cls,
+        scheduled_at: ScheduleAt,
+    ) -> list[MoveAllPlayersTimer]:
         """Rows whose ``scheduled_at`` is ``scheduled_at`` (no index: scans the table)."""
-        return _rt.filter_scan(cls, "move_all_players_timer", "scheduled_at", scheduled_at)
+        return _rt.filter_scan(
+            cls,
+            "move_all_players_timer",
+            "scheduled_at",
+            scheduled_at,
+        )
 
     @classmethod
     def register_row_update(
         cls,
         fn: Callable[
-            [str, MoveAllPlayersTimer | None, MoveAllPlayersTimer | None, _rt.ReducerEvent | None],
+            [
+                str,
+                MoveAllPlayersTimer | None,
+                MoveAllPlayersTimer | None,
+                _rt.ReducerEvent | None,
+            ],
             None,
         ],
     ) -> _rt.CallbackHandle:
@@ -238,7 +254,12 @@ class SpawnFoodTimer(_rt.GeneratedProduct):
     def register_row_update(
         cls,
         fn: Callable[
-            [str, SpawnFoodTimer | None, SpawnFoodTimer | None, _rt.ReducerEvent | None],
+            [
+                str,
+                SpawnFoodTimer | None,
+                SpawnFoodTimer | None,
+                _rt.ReducerEvent | None,
+            ],
             None,
         ],
     ) -> _rt.CallbackHandle:
@@ -280,7 +301,12 @@ class CircleDecayTimer(_rt.GeneratedProduct):
     def register_row_update(
         cls,
         fn: Callable[
-            [str, CircleDecayTimer | None, CircleDecayTimer | None, _rt.ReducerEvent | None],
+            [
+                str,
+                CircleDecayTimer | None,
+                CircleDecayTimer | None,
+                _rt.ReducerEvent | None,
+            ],
             None,
         ],
     ) -> _rt.CallbackHandle:
@@ -298,7 +324,12 @@ class CircleRecombineTimer(_rt.GeneratedProduct):
     scheduled_at: ScheduleAt
     player_id: int
 
-    def __init__(self, scheduled_id: int, scheduled_at: ScheduleAt, player_id: int) -> None:
+    def __init__(
+        self,
+        scheduled_id: int,
+        scheduled_at: ScheduleAt,
+        player_id: int,
+    ) -> None:
         self.scheduled_id = scheduled_id
         self.scheduled_at = scheduled_at
         self.player_id = player_id
@@ -316,9 +347,17 @@ class CircleRecombineTimer(_rt.GeneratedProduct):
         return _rt.find_unique(cls, "circle_recombine_timer", 0, scheduled_id)
 
     @classmethod
-    def filter_by_scheduled_at(cls, scheduled_at: ScheduleAt) -> list[CircleRecombineTimer]:
+    def filter_by_scheduled_at(
+        cls,
+        scheduled_at: ScheduleAt,
+    ) -> list[CircleRecombineTimer]:
         """Rows whose ``scheduled_at`` is ``scheduled_at`` (no index: scans the table)."""
-        return _rt.filter_scan(cls, "circle_recombine_timer", "scheduled_at", scheduled_at)
+        return _rt.filter_scan(
+            cls,
+            "circle_recombine_timer",
+            "scheduled_at",
+            scheduled_at,
+        )
 
     @classmethod
     def filter_by_player_id(cls, player_id: int) -> list[CircleRecombineTimer]:
@@ -345,7 +384,12 @@ class CircleRecombineTimer(_rt.GeneratedProduct):
 class ConsumeEntityTimer(_rt.GeneratedProduct):
     """Type ``ConsumeEntityTimer``: rows of table ``consume_entity_timer``."""
 
-    __slots__ = ("consumed_entity_id", "consumer_entity_id", "scheduled_at", "scheduled_id")
+    __slots__ = (
+        "consumed_entity_id",
+        "consumer_entity_id",
+        "scheduled_at",
+        "scheduled_id",
+    )
     _FIELDS: ClassVar[tuple[str, ...]] = (
         "scheduled_id",
         "scheduled_at",
@@ -383,12 +427,23 @@ class ConsumeEntityTimer(_rt.GeneratedProduct):
         return _rt.find_unique(cls, "consume_entity_timer", 0, scheduled_id)
 
     @classmethod
-    def filter_by_scheduled_at(cls, scheduled_at: ScheduleAt) -> list[ConsumeEntityTimer]:
+    def filter_by_scheduled_at(
+        cls,
+        scheduled_at: ScheduleAt,
+    ) -> list[ConsumeEntityTimer]:
         """Rows whose ``scheduled_at`` is ``scheduled_at`` (no index: scans the table)."""
-        return _rt.filter_scan(cls, "consume_entity_timer", "scheduled_at", scheduled_at)
+        return _rt.filter_scan(
+            cls,
+            "consume_entity_timer",
+            "scheduled_at",
+            scheduled_at,
+        )
 
     @classmethod
-    def filter_by_consumed_entity_id(cls, consumed_entity_id: int) -> list[ConsumeEntityTimer]:
+    def filter_by_consumed_entity_id(
+        cls,
+        consumed_entity_id: int,
+    ) -> list[ConsumeEntityTimer]:
         """Rows whose ``consumed_entity_id`` is ``consumed_entity_id`` (no index: scans the table)."""
         return _rt.filter_scan(
             cls,
@@ -398,7 +453,10 @@ class ConsumeEntityTimer(_rt.GeneratedProduct):
         )
 
     @classmethod
-    def filter_by_consumer_entity_id(cls, consumer_entity_id: int) -> list[ConsumeEntityTimer]:
+    def filter_by_consumer_entity_id(
+        cls,
+        consumer_entity_id: int,
+    ) -> list[ConsumeEntityTimer]:
         """Rows whose ``consumer_entity_id`` is ``consumer_entity_id`` (no index: scans the table)."""
         return _rt.filter_scan(
             cls,
@@ -411,7 +469,12 @@ class ConsumeEntityTimer(_rt.GeneratedProduct):
     def register_row_update(
         cls,
         fn: Callable[
-            [str, ConsumeEntityTimer | None, ConsumeEntityTimer | None, _rt.ReducerEvent | None],
+            [
+                str,
+                ConsumeEntityTimer | None,
+                ConsumeEntityTimer | None,
+                _rt.ReducerEvent | None,
+            ],
             None,
         ],
     ) -> _rt.CallbackHandle:

@@ -39,7 +39,10 @@ class CircleRecombineTimerTableHandle(_rt.TableView[CircleRecombineTimer]):
 
     def on_update(
         self,
-        fn: Callable[[_rt.RowEventContext, CircleRecombineTimer, CircleRecombineTimer], None],
+        fn: Callable[
+            [_rt.RowEventContext, CircleRecombineTimer, CircleRecombineTimer],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(ctx, old, new)`` when a row is replaced by one with the same primary key."""
         return self._on_update(fn)

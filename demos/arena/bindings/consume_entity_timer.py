@@ -39,7 +39,10 @@ class ConsumeEntityTimerTableHandle(_rt.TableView[ConsumeEntityTimer]):
 
     def on_update(
         self,
-        fn: Callable[[_rt.RowEventContext, ConsumeEntityTimer, ConsumeEntityTimer], None],
+        fn: Callable[
+            [_rt.RowEventContext, ConsumeEntityTimer, ConsumeEntityTimer],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(ctx, old, new)`` when a row is replaced by one with the same primary key."""
         return self._on_update(fn)

@@ -15,6 +15,8 @@ __all__ = ["reducer_name", "register_on_disconnect"]
 reducer_name = "disconnect"
 
 
-def register_on_disconnect(fn: Callable[[Identity, str, str], None]) -> _rt.CallbackHandle:
+def register_on_disconnect(
+    fn: Callable[[Identity, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message)`` after each run of ``disconnect``."""
     return _rt.register_on_reducer("disconnect", fn)

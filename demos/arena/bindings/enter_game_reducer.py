@@ -20,6 +20,8 @@ def enter_game(name: str) -> int:
     return _rt.call_reducer("enter_game", (name,))
 
 
-def register_on_enter_game(fn: Callable[[Identity, str, str, str], None]) -> _rt.CallbackHandle:
+def register_on_enter_game(
+    fn: Callable[[Identity, str, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message, name)`` after each run of ``enter_game``."""
     return _rt.register_on_reducer("enter_game", fn)

@@ -39,7 +39,10 @@ class MoveAllPlayersTimerTableHandle(_rt.TableView[MoveAllPlayersTimer]):
 
     def on_update(
         self,
-        fn: Callable[[_rt.RowEventContext, MoveAllPlayersTimer, MoveAllPlayersTimer], None],
+        fn: Callable[
+            [_rt.RowEventContext, MoveAllPlayersTimer, MoveAllPlayersTimer],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(ctx, old, new)`` when a row is replaced by one with the same primary key."""
         return self._on_update(fn)

@@ -20,6 +20,8 @@ def player_split() -> int:
     return _rt.call_reducer("player_split", ())
 
 
-def register_on_player_split(fn: Callable[[Identity, str, str], None]) -> _rt.CallbackHandle:
+def register_on_player_split(
+    fn: Callable[[Identity, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message)`` after each run of ``player_split``."""
     return _rt.register_on_reducer("player_split", fn)

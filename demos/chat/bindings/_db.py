@@ -58,7 +58,10 @@ class RemoteReducers(_rt.ReducersView):
         """``fn(event)`` after each run of ``identity_disconnected`` (typed ``event.args``)."""
         return self._on("identity_disconnected", fn)
 
-    def on_init(self, fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None]) -> _rt.CallbackHandle:
+    def on_init(
+        self,
+        fn: Callable[[_rt.ReducerEventOf[tuple[()]]], None],
+    ) -> _rt.CallbackHandle:
         """``fn(event)`` after each run of ``init`` (typed ``event.args``)."""
         return self._on("init", fn)
 

@@ -48,7 +48,12 @@ SCHEMA = ModuleSchema(
         ),
     },
     reducers={
-        "identity_connected": ReducerDef("identity_connected", _t.ProductType([]), "OnConnect", 0),
+        "identity_connected": ReducerDef(
+            "identity_connected",
+            _t.ProductType([]),
+            "OnConnect",
+            0,
+        ),
         "identity_disconnected": ReducerDef(
             "identity_disconnected",
             _t.ProductType([]),

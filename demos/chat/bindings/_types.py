@@ -52,7 +52,10 @@ class Message(_rt.GeneratedProduct):
     @classmethod
     def register_row_update(
         cls,
-        fn: Callable[[str, Message | None, Message | None, _rt.ReducerEvent | None], None],
+        fn: Callable[
+            [str, Message | None, Message | None, _rt.ReducerEvent | None],
+            None,
+        ],
     ) -> _rt.CallbackHandle:
         """``fn(row_op, old, new, reducer_event)``; row_op: "insert", "delete" or "update"."""
         return _rt.register_row_update("message", fn)

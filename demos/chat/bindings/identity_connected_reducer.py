@@ -15,6 +15,8 @@ __all__ = ["reducer_name", "register_on_identity_connected"]
 reducer_name = "identity_connected"
 
 
-def register_on_identity_connected(fn: Callable[[Identity, str, str], None]) -> _rt.CallbackHandle:
+def register_on_identity_connected(
+    fn: Callable[[Identity, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message)`` after each run of ``identity_connected``."""
     return _rt.register_on_reducer("identity_connected", fn)

@@ -20,6 +20,8 @@ def send_message(text: str) -> int:
     return _rt.call_reducer("send_message", (text,))
 
 
-def register_on_send_message(fn: Callable[[Identity, str, str, str], None]) -> _rt.CallbackHandle:
+def register_on_send_message(
+    fn: Callable[[Identity, str, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message, text)`` after each run of ``send_message``."""
     return _rt.register_on_reducer("send_message", fn)

@@ -20,6 +20,8 @@ def set_name(name: str) -> int:
     return _rt.call_reducer("set_name", (name,))
 
 
-def register_on_set_name(fn: Callable[[Identity, str, str, str], None]) -> _rt.CallbackHandle:
+def register_on_set_name(
+    fn: Callable[[Identity, str, str, str], None],
+) -> _rt.CallbackHandle:
     """``fn(caller_identity, status, message, name)`` after each run of ``set_name``."""
     return _rt.register_on_reducer("set_name", fn)
