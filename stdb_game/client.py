@@ -787,6 +787,12 @@ class Client:
                 )
             self._outbox.append(frame)  # sent once the connection is (back) up
             return
+        if not self.transport.is_open:
+            # The connection ended and its last messages are being applied: the request is
+            # lost like any in flight at a drop (a call counts in session.lost_calls, a live
+            # subscription is restored on reconnect), not raised into tick().
+            log.info("request not sent: the connection already ended")
+            return
         if self._recorder is not None:
             self._recorder.outbound(frame, self._clock())
         self.transport.send(frame)

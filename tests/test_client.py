@@ -873,3 +873,27 @@ def test_a_failure_with_a_real_request_id_is_matched_by_it() -> None:
     server.send(server.transaction("set_x", (1, 1), failed="no", request_id=0))  # <= 1.12
     client.tick()
     assert [e.request_id for e in events] == [r2, r1]
+
+
+def test_requests_made_while_the_last_messages_are_applied_do_not_raise() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=0.1, jitter=0.0)
+    )
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    client.db.note.on_insert(lambda ctx, r: client.call_reducer("spawn"))
+    server.send(server.light(inserts={"note": [("a",)]}))
+    server.transport.feed_abnormal()
+    sent_before = len(server.transport.sent)
+    st = client.tick()
+    assert st.callback_errors == 0 and client.state is ClientState.RECONNECTING
+    assert len(server.transport.sent) == sent_before
+    assert client.session is not None and client.session.lost_calls == 1
+    clock.advance(1.0)
+    client.tick()
+    server.send(server.identity_token())
+    client.tick()
+    (resub,) = server.received()
+    assert isinstance(resub, P.SubscribeMulti)  # the subscription is back; the call is not
