@@ -114,7 +114,7 @@ def test_ssl_context_reaches_the_schema_fetch(
         Client(url, "testdb", ssl_context=client_tls_context).connect()
     assert trusted.value.status == 404  # TLS passed: the server's own answer came back
     assert tls_server.requests[0].path == "/v1/database/testdb/schema?version=9"
-    with pytest.raises(ConnectError, match="(?i)certificate"):
+    with pytest.raises(ConnectError, match=r"(?i)certificate"):
         Client(url, "testdb").connect()  # the system store does not trust the test CA
 
 
