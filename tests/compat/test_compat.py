@@ -215,3 +215,79 @@ def test_the_old_module_paths_map_to_the_compat_classes() -> None:
     assert spacetimedb_client.SpacetimeDBClient is compat.SpacetimeDBClient
     assert spacetimedb_client.CallReducerFlags is compat.CallReducerFlags
     assert spacetimedb_async_client.SpacetimeDBAsyncClient is compat.SpacetimeDBAsyncClient
+
+
+def test_builder_chain_wires_the_old_callbacks() -> None:
+    from stdb_game.errors import ConnectError
+
+    schema = game_schema()
+    server = FakeServer(schema)
+    ident = "c200" + "ab" * 30
+    seen: list[Any] = []
+    client = (
+        SpacetimeDBClient.builder()
+        .with_uri("localhost:3000")
+        .with_module_name("ignored-when-an-identity-is-given")
+        .with_db_identity(ident)
+        .with_token("tok")
+        .with_module_bindings(schema)
+        .with_reconnect(ReconnectPolicy(initial_delay=0.0, jitter=0.0, max_attempts=1))
+        .with_option("transport_factory", server.transport_factory)
+        .on_connect(lambda identity, token: seen.append(("connect", identity, token)))
+        .on_identity(lambda token, identity, conn: seen.append(("identity", token, conn)))
+        .on_disconnect(lambda text: seen.append(("disconnect", text)))
+        .on_error(lambda text: seen.append(("error", text)))
+        .connect()
+    )
+    assert server.urls[0].startswith(f"ws://localhost:3000/v1/database/{ident}/subscribe?")
+    assert server.tokens == ["tok"]
+    assert client.client.schema is schema and SpacetimeDBClient.instance is client
+    server.send(server.identity_token("tok"))
+    client.update()
+    assert seen == [
+        ("identity", "tok", server.connection_id),
+        ("connect", server.identity, "tok"),
+    ]
+    seen.clear()
+    server.refuse_next.append(ConnectError("server gone"))
+    server.send(server.transaction("<none>", b"", failed="query id reused"))
+    server.transport.feed_close(1001, "module exited")
+    for _ in range(3):
+        client.update()
+    assert seen == [
+        ("error", "query id reused"),
+        ("disconnect", "server closed the connection (1001: module exited)"),
+        ("error", "server gone"),
+        ("disconnect", "connection failed: server gone"),
+    ]
+
+
+def test_async_run_with_all_six_positional_arguments() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> list[Any]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        connected: list[Any] = []
+        # run(auth_token, host, address_or_name, ssl_enabled, on_connect, queries)
+        task = asyncio.create_task(
+            sac.run("tok", "example.com:443", "game", True,
+                    lambda token, identity: connected.append((token, identity)),
+                    ["SELECT * FROM player", "SELECT * FROM note"],
+                    transport_factory=server.transport_factory)
+        )  # fmt: skip
+        while not server.transports:
+            await asyncio.sleep(0.001)
+        server.send(server.identity_token("tok"))
+        while not connected:
+            await asyncio.sleep(0.001)
+        sac.close()
+        await asyncio.wait_for(task, 5)
+        return connected
+
+    connected = asyncio.run(scenario())
+    assert server.urls[0].startswith("wss://example.com:443/v1/database/game/subscribe?")
+    assert server.tokens == ["tok"] and connected == [("tok", server.identity)]
+    (sub,) = server.received()
+    assert isinstance(sub, P.SubscribeMulti)
+    assert sub.query_strings == ("SELECT * FROM player", "SELECT * FROM note")
