@@ -178,8 +178,9 @@ class ClientCache:
         also holds stays. Old occurrences no longer cached (a transaction removed them
         since) are skipped, not reported as missing. Tables in ``whole`` are this
         subscription's alone: each is reconciled to exactly its ``new_rows`` (empty when
-        absent), which also catches rows transactions added since. Unknown names raise
-        ``ProtocolError``. Commit the result with ``commit``.
+        absent), which also catches rows transactions added since. Tables come in the
+        order of ``new_rows``, then the others. Unknown names raise ``ProtocolError``.
+        Commit the result with ``commit``.
         """
         tables = self._tables
         for name in new_rows:
@@ -189,11 +190,15 @@ class ClientCache:
                     what=f"table update of {name}",
                 )
         diffs: dict[str, TableDiff[Any]] = {}
-        for name, table in tables.items():
+        # Tables in message order (row callbacks follow it), then the rest this touches.
+        for name in dict.fromkeys([*new_rows, *old_rows, *(n for n in tables if n in whole)]):
+            table = tables.get(name)
+            if table is None:
+                continue  # old rows of a table no longer registered: nothing cached to drop
             new = new_rows.get(name, ())
             if name in whole:
                 diffs[name] = table.reconcile(new)
-            elif name in new_rows or name in old_rows:
+            else:
                 diffs[name] = table.prepare(_still_cached(table, old_rows.get(name, ())), new)
         return _message_diff(diffs)
 

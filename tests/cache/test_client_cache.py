@@ -124,6 +124,16 @@ def test_replace_layer_reconciles_whole_tables_exactly() -> None:
         cache.replace_layer({}, {"ghost": []})
 
 
+def test_replace_layer_lists_tables_in_message_order() -> None:
+    cache = chat_cache()  # registered: player, position, note
+    cache.apply_message({"player": ([], [player(1, 0)])})
+    diff = cache.replace_layer(
+        {"player": [player(1, 0)]},
+        {"note": [enc(NOTE, "n")], "position": [enc(POSITION, 1, 0, 0)]},
+    )
+    assert [d.table_name for d in diff] == ["note", "position", "player"]
+
+
 def test_clear_returns_removed_rows_per_table() -> None:
     cache = chat_cache()
     cache.apply_message({"player": ([], [player(1, 0)]), "note": ([], [enc(NOTE, "hi")])})
