@@ -816,10 +816,13 @@ class Session:
         else:
             codec = get_codec(params)
             self._arg_codecs[name] = (params, codec)
-        if not raw and not params.elements:
-            return codec.decode(b"")
         if not raw:
-            return None
+            # Failed calls come back with empty args; parameters that take no bytes
+            # (none at all, or empty structs) still decode from them.
+            try:
+                return codec.decode(b"")
+            except DecodeError:
+                return None
         try:
             return codec.decode(raw)
         except DecodeError as exc:

@@ -324,3 +324,31 @@ def test_b10_legacy_initial_subscription_applies_every_table_before_the_first_ca
         ("position", 7, Player(7, 0)),
         ("player", 7, Position(7, 1, 2)),
     ]
+
+
+# ---- reducer arguments that take no bytes ------------------------------------------------------
+
+
+def test_reducer_whose_parameters_take_no_bytes_decodes_its_empty_args() -> None:
+    from stdb_game.sats import types as t
+    from stdb_game.schema import ModuleSchema, ReducerDef
+
+    empty = t.ProductType([], name="Nothing")
+    schema = ModuleSchema.build(
+        tables=[],
+        reducers=[
+            ReducerDef("poke", t.ProductType([("what", empty)])),
+            ReducerDef("greet", t.ProductType([("name", t.STRING)])),
+        ],
+    )
+    client, server = connected_client(schema)
+    seen: list[ReducerEvent] = []
+    client.on_any_reducer(seen.append)
+    server.send(server.transaction("poke", b""))
+    # A failed call comes back with empty args: those do not decode for `greet`.
+    server.send(server.transaction("greet", b"", failed="no"))
+    client.tick()
+    poke, greet = seen
+    assert poke.reducer_name == "poke" and poke.args is not None
+    assert tuple(poke.args) == ((),)
+    assert greet.reducer_name == "greet" and greet.args is None
