@@ -34,6 +34,7 @@ from .common import (
     emit_summary,
     net_summary,
     serve,
+    server_url_problem,
     setup_headless_video,
 )
 
@@ -75,6 +76,9 @@ class PygameDemo:
         self.last_tick: TickStats | None = None
         self.identity_hex: str | None = None
         self.state_at_end = "unknown"
+        #: Why the game cannot work (the server refused its subscription...): a bot stops,
+        #: a window shows it, and the demo exits with status 1.
+        self.fatal_error: str | None = None
         client.on_connect(self._connected)
         pygame.display.init()
         pygame.font.init()
@@ -148,6 +152,8 @@ class PygameDemo:
                 self.frame += 1
                 if limit is not None and start - self.started >= limit:
                     break
+                if self.fatal_error is not None and self.mode.bot:
+                    break  # a bot has nothing to show it to
                 deadline = _wait_until(deadline + interval)
             if self.args.screenshot is not None:
                 self.save_screenshot(self.args.screenshot)
@@ -175,6 +181,7 @@ class PygameDemo:
         out["net"] = net_summary(self.client)
         out["drops"] = self.status.drops
         out["state_at_end"] = self.state_at_end
+        out["fatal_error"] = self.fatal_error
         return out
 
     @staticmethod
@@ -203,7 +210,15 @@ def run_demo(
     args: argparse.Namespace,
     make_game: type[PygameDemo],
 ) -> int:
-    """Start or find the server, connect, play, print the bot summary; the exit status."""
+    """Start or find the server, connect, play, print the bot summary; the exit status.
+
+    0 when the game ran; 1 when it could not connect or could not work (``fatal_error``);
+    2 for a ``--server`` that is no server URL.
+    """
+    problem = server_url_problem(args.server) if args.server else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     mode = decide_mode(args, demo)
     if mode.notice:
         print(mode.notice, flush=True)
@@ -213,7 +228,7 @@ def run_demo(
         with serve(args, demo) as server:
             try:
                 client = connect_client(args, server, make_game.schema)
-            except (StdbError, OSError) as exc:
+            except (StdbError, OSError, ValueError) as exc:
                 print(f"error: {describe_connect_failure(exc, server)}", file=sys.stderr)
                 return 1
             game = make_game(client, args, mode, server)
@@ -228,4 +243,7 @@ def run_demo(
         return 1
     if mode.bot:
         emit_summary(summary)
+    if game.fatal_error is not None:
+        print(f"error: {game.fatal_error}", file=sys.stderr)
+        return 1
     return 0

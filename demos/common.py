@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ __all__ = [
     "make_client",
     "net_summary",
     "serve",
+    "server_url_problem",
 ]
 
 #: How long the README's command plays as a bot when there is no display to open a window on.
@@ -183,6 +185,32 @@ def setup_headless_video() -> None:
 
 # ---- the server -------------------------------------------------------------------------------
 
+SERVER_SCHEMES = ("ws", "wss", "http", "https")
+
+
+def server_url_problem(url: str) -> str | None:
+    """What is wrong with a ``--server`` URL, in words; None when it can be connected to.
+
+    The client's rules: ``ws://``, ``wss://``, ``http://``, ``https://``, or a bare
+    ``host:port`` (plain http), with a host and an optional path prefix.
+    """
+    text = url.strip()
+    try:
+        parts = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"--server {url!r} is not a valid URL ({exc})"
+    if parts.scheme.lower() not in SERVER_SCHEMES:
+        return (
+            f"--server {url!r}: {parts.scheme}:// is not supported; use ws://, wss://, "
+            "http:// or https:// with a host, e.g. http://127.0.0.1:3000"
+        )
+    if not parts.hostname:
+        return f"--server {url!r} names no host, e.g. http://127.0.0.1:3000"
+    if parts.query or parts.fragment:
+        return f"--server {url!r}: a server URL has no ?query or #fragment"
+    return None
+
 
 @dataclass(frozen=True)
 class ServerInfo:
@@ -287,6 +315,8 @@ def describe_connect_failure(exc: BaseException, server: ServerInfo) -> str:
         return f"could not connect to {server.url} (database {server.database!r}): {exc}"
     if isinstance(exc, StdbError):
         return f"{server.url}: {exc}"
+    if isinstance(exc, ValueError):  # a URL the client cannot use
+        return f"cannot use {server.url!r} (database {server.database!r}): {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -157,6 +157,8 @@ class ChatGame(PygameDemo):
 
     def update(self) -> None:
         model = self.model
+        if model.subscription_error is not None:
+            self.fatal_error = model.subscription_error  # shown in the history as well
         if model.loaded and not self._named and self.client.is_connected:
             self._named = True
             me = model.user(model.me) if model.me is not None else None

@@ -67,6 +67,8 @@ class ChatModel:
         self.messages_seen = 0
         self.sent = 0
         self.errors: list[str] = []
+        #: The server refused the subscription (no such tables?): the chat cannot work.
+        self.subscription_error: str | None = None
         self.names_seen: set[str] = set()
         self.quit_requested = False
         self.subscription = client.subscribe(
@@ -150,7 +152,10 @@ class ChatModel:
         self.loaded = True
 
     def _subscription_failed(self, _handle: Any, error: str) -> None:
-        self.add_local("error", f"the server refused the subscription: {error}")
+        text = f"the server refused the subscription: {error}"
+        self.subscription_error = text
+        self.errors.append(text)
+        self.add_local("error", text)
 
     def _message_inserted(self, _ctx: RowEventContext, row: Any) -> None:
         self.messages_seen += 1

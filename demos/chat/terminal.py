@@ -17,7 +17,13 @@ import time
 from stdb_game import Client, ClientState
 from stdb_game.errors import StdbError
 
-from ..common import connect_client, default_name, describe_connect_failure, serve
+from ..common import (
+    connect_client,
+    default_name,
+    describe_connect_failure,
+    serve,
+    server_url_problem,
+)
 from .model import SCHEMA, ChatModel, Entry
 
 __all__ = ["LineReader", "format_entry", "run_terminal"]
@@ -102,24 +108,32 @@ class LineReader:
 def run_terminal(args: argparse.Namespace) -> int:
     """Chat line by line in this terminal until /quit, Ctrl+D or ``--seconds``."""
     color = sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+    problem = server_url_problem(args.server) if args.server else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         with serve(args, "chat") as server:
             try:
                 client = connect_client(args, server, SCHEMA)
-            except (StdbError, OSError) as exc:
+            except (StdbError, OSError, ValueError) as exc:
                 print(f"error: {describe_connect_failure(exc, server)}", file=sys.stderr)
                 return 1
             try:
-                _loop(client, args, color)
+                failure = _loop(client, args, color)
             finally:
                 client.disconnect()
     except KeyboardInterrupt:
         print()
         return 130
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
+def _loop(client: Client, args: argparse.Namespace, color: bool) -> str | None:
+    """Chat until told to stop; why the chat cannot work, if it cannot."""
     model = ChatModel(client)
     reader = LineReader()
     name = default_name("player", args)
@@ -138,6 +152,8 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
     print(f"connecting to {client.uri} ({client.database})... /help for commands, Ctrl+D quits")
     while not model.quit_requested:
         client.tick()
+        if model.subscription_error is not None:
+            break
         if model.loaded and not shown:
             shown = True
             for entry in model.entries[-20:]:
@@ -167,3 +183,4 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> None:
         for line in reader.poll(interval):
             model.submit(line)
     client.tick()  # send what the last lines asked for
+    return model.subscription_error
