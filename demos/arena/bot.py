@@ -1,7 +1,10 @@
 """The arena bot: heads for the nearest food or smaller circle and away from bigger ones.
 
-It only reads ``ArenaWorld`` and returns what a player would do (a direction, maybe a
-split), so the same game loop runs for people and bots.
+It splits when its biggest circle can (mass 60, the module's rule) and a smaller target is
+within reach: prey that a half could still eat, or, when nothing is chasing it, the food it
+is heading for (halves are lighter, so faster: a split grazer eats more). It only reads
+``ArenaWorld`` and returns what a player would do (a direction, maybe a split), so the same
+game loop runs for people and bots.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ __all__ = ["EAT_RATIO", "ArenaBot", "BotDecision"]
 
 #: A circle eats another whose mass is below this fraction of its own (the module's rule).
 EAT_RATIO = 0.85
+#: The module splits a circle only from this mass (``MIN_MASS_TO_SPLIT * 2``).
 MIN_SPLIT_MASS = 60
+#: Seconds between the bot's splits: longer than the 5 s the halves take to merge back.
+SPLIT_COOLDOWN = 6.0
 #: How far a starting circle moves per server tick (10 units at 20 Hz).
 STEP = 10.0
 
@@ -50,6 +56,7 @@ class ArenaBot:
         me = max(mine, key=lambda b: b.mass)
         others = [b for b in blobs if b.player_id != me_id]
         fx, fy = 0.0, 0.0
+        threatened = False
         # Run from anything that could eat our biggest circle, harder the closer it is.
         for o in others:
             if me.mass >= EAT_RATIO * o.mass:
@@ -58,26 +65,27 @@ class ArenaBot:
             dist = math.hypot(dx, dy) or 0.001
             danger = o.radius + me.radius + 45.0
             if dist < danger:
+                threatened = True
                 w = 3.0 * (1.0 - dist / danger)
                 fx += dx / dist * w
                 fy += dy / dist * w
         # Chase a smaller player circle nearby, else food.
         prey = [o for o in others if o.mass < EAT_RATIO * me.mass]
         goal: tuple[float, float] | None = None
+        can_split = me.mass >= MIN_SPLIT_MASS and now - self.last_split > SPLIT_COOLDOWN
+        reach = me.radius * 3.0 + 20.0
         split = False
         if prey:
             p = min(prey, key=lambda o: math.hypot(o.x - me.x, o.y - me.y))
             d = math.hypot(p.x - me.x, p.y - me.y)
             if d < 90.0:
                 goal = (p.x, p.y)
-                split = (
-                    d < me.radius * 3.0
-                    and me.mass >= MIN_SPLIT_MASS
-                    and p.mass < EAT_RATIO * me.mass / 2
-                    and now - self.last_split > 3.0
-                )
+                # A half must still be big enough to eat it.
+                split = can_split and d < reach and p.mass < EAT_RATIO * me.mass / 2
         if goal is None:
             goal = self._food_goal(world, me)
+            if goal is not None and can_split and not threatened and len(mine) == 1:
+                split = math.hypot(goal[0] - me.x, goal[1] - me.y) < reach
         slow = 1.0
         if goal is not None:
             dx, dy = goal[0] - me.x, goal[1] - me.y

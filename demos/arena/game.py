@@ -71,6 +71,7 @@ class ArenaGame(PygameDemo):
         self.mine: list[Blob] = []
         self.alive = False
         self.alive_since = 0.0
+        self.ever_alive = False
         self.dead_at: float | None = None
         self.respawn_asked = -10.0
         self.mass = 0
@@ -78,6 +79,7 @@ class ArenaGame(PygameDemo):
         self.deaths = 0
         self.respawns = 0
         self.splits = 0
+        self.max_circles = 0
         self.inputs_sent = 0
         self.toasts: deque[tuple[float, str]] = deque(maxlen=4)
         self._fonts: dict[int, pygame.font.Font] = {}
@@ -102,7 +104,15 @@ class ArenaGame(PygameDemo):
             self.splits += 1
 
     def respawn(self) -> None:
-        if not self.alive and self.now - self.respawn_asked > 1.0 and self.client.is_connected:
+        # Only on an up-to-date cache: while a reconnect restores it, our circles may be
+        # about to come back, and a respawn would give us a second one.
+        if (
+            not self.alive
+            and self.now - self.respawn_asked > 1.0
+            and self.client.is_connected
+            and self.world.in_sync
+            and self.world.my_player is not None
+        ):
             self.respawn_asked = self.now
             self.conn.reducers.respawn()
             self.respawns += 1
@@ -142,6 +152,8 @@ class ArenaGame(PygameDemo):
     def update(self) -> None:
         world = self.world
         client = self.client
+        if world.subscription_error is not None:
+            self.fatal_error = world.subscription_error
         if world.loaded and client.is_connected and not self.entered:
             player = world.my_player
             if player is not None:
@@ -153,13 +165,17 @@ class ArenaGame(PygameDemo):
         self.mine = [b for b in self.blobs if b.player_id == pid]
         alive = bool(self.mine)
         if alive and not self.alive:
-            self.alive_since = self.now
+            if self.dead_at is not None or not self.ever_alive:  # not back from a drop
+                self.alive_since = self.now
+            self.ever_alive = True
             self.dead_at = None
             self.sent_direction = None
-        elif self.alive and not alive:
-            self.deaths += 1
-            self.dead_at = self.now
+        if world.deaths != self.deaths:  # the server ate us; a drop alone is no death
+            self.deaths = world.deaths
+            if not alive:
+                self.dead_at = self.now
         self.alive = alive
+        self.max_circles = max(self.max_circles, len(self.mine))
         if pid is not None:
             self.mass = world.masses().get(pid, 0)
             self.max_mass = max(self.max_mass, self.mass)
@@ -296,8 +312,9 @@ class ArenaGame(PygameDemo):
                 self._labels.clear()
             font = self._font(size)
             fg = font.render(text, True, color)
-            surf = pygame.Surface((fg.get_width() + 2, fg.get_height() + 2), pygame.SRCALPHA)
-            surf.blit(font.render(text, True, (0, 0, 0)), (2, 2))
+            off = 1 if size < 24 else 2  # a wide shadow smears small text
+            surf = pygame.Surface((fg.get_width() + off, fg.get_height() + off), pygame.SRCALPHA)
+            surf.blit(font.render(text, True, (0, 0, 0)), (off, off))
             surf.blit(fg, (0, 0))
             self._labels[key] = surf
         return surf
@@ -319,10 +336,17 @@ class ArenaGame(PygameDemo):
             name = self.world.player_name(b.player_id)
             size = max(14, min(48, int(r * 0.55))) // 2 * 2
             label = self._label(name, size, TEXT)
-            screen.blit(label, label.get_rect(center=(x, y)))
-            if r >= 30:
-                mass = self._label(str(int(b.mass)), max(12, size * 2 // 3), shade(TEXT, 0.85))
-                screen.blit(mass, mass.get_rect(center=(x, y + label.get_height() * 0.8)))
+            if r >= 24:
+                # The server's mass, as the HUD and leaderboard add it up (the drawn size
+                # is interpolated and lags it a little).
+                m = self.world.entity_mass(b.entity_id)
+                text = str(m if m is not None else int(b.mass))
+                mass = self._label(text, max(18, size * 3 // 4) // 2 * 2, TEXT)
+                box = label.get_rect(midbottom=(x, y + label.get_height() // 4))
+                screen.blit(label, box)
+                screen.blit(mass, mass.get_rect(midtop=(x, box.bottom - 3)))
+            else:
+                screen.blit(label, label.get_rect(center=(x, y)))
         if b.player_id == self.world.my_player_id and len(self.mine) > 1:
             pygame.draw.circle(screen, GOLD, (x, y), r + 2, 1)
 
@@ -416,16 +440,20 @@ class ArenaGame(PygameDemo):
     def _draw_overlays(self, screen: pygame.Surface) -> None:
         w, h = screen.get_size()
         center = (w // 2, h // 2)
-        if not self.world.loaded or not self.entered:
+        if self.fatal_error is not None:
+            label = self._label(self.fatal_error[:110], 26, (255, 120, 110))
+            screen.blit(label, label.get_rect(center=center))
+        elif not self.world.loaded or not self.entered:
             msg = "Joining the arena..." if self.client.is_connected else "Connecting..."
             label = self._label(msg, 40, TEXT)
             screen.blit(label, label.get_rect(center=center))
-        elif not self.alive:
+        elif not self.alive and self.world.in_sync:  # while reconnecting, the banner says so
             self._panel(screen, pygame.Rect(0, 0, w, h), (0, 0, 0, 120))
-            title = "You were eaten!" if self.deaths else "Ready?"
-            t = self._label(title, 64, (255, 120, 110) if self.deaths else GOLD)
+            eaten = self.dead_at is not None
+            title = "You were eaten!" if eaten else "Ready?"
+            t = self._label(title, 64, (255, 120, 110) if eaten else GOLD)
             screen.blit(t, t.get_rect(center=(center[0], center[1] - 50)))
-            sub = f"best mass {self.max_mass}" if self.deaths else f"you are {self.name}"
+            sub = f"best mass {self.max_mass}" if eaten else f"you are {self.name}"
             s = self._label(sub, 30, TEXT)
             screen.blit(s, s.get_rect(center=(center[0], center[1] + 5)))
             hint = self._label("Press Space, Enter or click to respawn", 28, DIM)
@@ -462,6 +490,7 @@ class ArenaGame(PygameDemo):
             "deaths": self.deaths,
             "respawns": self.respawns,
             "splits": self.splits,
+            "max_circles": self.max_circles,
             "inputs_sent": self.inputs_sent,
             "leaderboard": [{"name": n, "mass": m} for _p, n, m in board],
         }

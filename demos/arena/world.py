@@ -95,6 +95,12 @@ class ArenaWorld:
         self.food: dict[int, tuple[float, float, float]] = {}  # entity_id -> (x, y, mass)
         self.world_size = 1000.0
         self.loaded = False
+        #: False from a drop until the reconnect restored the subscription: the cache is stale.
+        self.in_sync = False
+        #: Times the server removed our last circle (eaten, or gave up) while we were
+        #: connected; a dropped connection or a reconnect's reconciliation is no death.
+        self.deaths = 0
+        self.died_at: float | None = None
         self.pops: deque[Pop] = deque(maxlen=64)
         # What a bot reports: proof that it saw the others play.
         self.food_at_load = 0
@@ -105,6 +111,11 @@ class ArenaWorld:
         self.others_seen: set[int] = set()
         self.subscription = client.subscribe([f"SELECT * FROM {t}" for t in TABLES])
         self.subscription.on_applied(self._applied)
+        self.subscription.on_error(self._subscription_failed)
+        #: The server refused the subscription (no such tables?): the arena cannot work.
+        self.subscription_error: str | None = None
+        client.on_disconnect(self._dropped)
+        client.on_reconnect(self._resynced)
         db = self.conn.db
         db.config.on_insert(self._config)
         db.config.on_update(lambda ctx, _old, new: self._config(ctx, new))
@@ -136,8 +147,18 @@ class ArenaWorld:
     # ---- callbacks --------------------------------------------------------------------------
 
     def _applied(self, _handle: Any) -> None:
+        # Fires before the applied rows' insert callbacks: food_at_load counts those.
         self.loaded = True
-        self.food_at_load = len(self.food)
+        self.in_sync = True
+
+    def _subscription_failed(self, _handle: Any, error: str) -> None:
+        self.subscription_error = f"the server refused the subscription: {error}"
+
+    def _dropped(self, _reason: Any) -> None:
+        self.in_sync = False
+
+    def _resynced(self) -> None:
+        self.in_sync = True
 
     def _config(self, _ctx: RowEventContext, row: Any) -> None:
         self.world_size = float(row.world_size)
@@ -169,17 +190,30 @@ class ArenaWorld:
         pid = self.circles.pop(eid, row.player_id)
         last = self.interp.sample(eid, self.render_time())
         self.interp.remove(eid)
+        if pid == self.my_player_id and self._killed(ctx) and pid not in self.circles.values():
+            self.deaths += 1
+            self.died_at = self._clock()
         if last is not None and ctx.cause is EventCause.REDUCER:
             self.pops.append(
                 Pop(last[0], last[1], mass_to_radius(last[2]), pid, self._clock(), False)
             )
+
+    def _killed(self, ctx: RowEventContext) -> bool:
+        """A circle deleted by a game reducer (not ``disconnect``) on a live connection."""
+        ev = ctx.reducer_event
+        if ctx.cause is not EventCause.REDUCER or ev is None or not self.client.is_connected:
+            return False
+        rdef = self.client.schema.reducers.get(ev.reducer_name)
+        return rdef is None or not rdef.is_lifecycle
 
     def _food_inserted(self, ctx: RowEventContext, row: Any) -> None:
         entity = self.conn.db.entity.find(row.entity_id)
         if entity is None:
             return
         self.food[row.entity_id] = (entity.position.x, entity.position.y, float(entity.mass))
-        if self.loaded and ctx.cause is EventCause.REDUCER:
+        if ctx.cause is EventCause.SUBSCRIBE_APPLIED:
+            self.food_at_load += 1
+        elif self.loaded and ctx.cause is EventCause.REDUCER:
             self.food_spawned += 1
 
     def _food_deleted(self, ctx: RowEventContext, row: Any) -> None:
@@ -240,6 +274,11 @@ class ArenaWorld:
             if e is not None:
                 out.append(Blob(eid, pid, e.position.x, e.position.y, float(e.mass)))
         return out
+
+    def entity_mass(self, entity_id: int) -> int | None:
+        """A circle's mass as the server last set it (what the HUD adds up)."""
+        e = self.conn.db.entity.find(entity_id)
+        return None if e is None else int(e.mass)
 
     def masses(self) -> dict[int, int]:
         """Total mass per player id, from the latest server state."""

@@ -12,12 +12,13 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 import pytest
-from helpers import connected_client
+from helpers import FakeClock, connected_client
 
 from demos.arena.bot import ArenaBot
 from demos.arena.world import Blob, ServerClock
 from demos.chat.editor import LineEditor
 from demos.common import FALLBACK_SECONDS, build_parser, decide_mode, has_display
+from stdb_game import Timestamp
 from stdb_game.client import ReconnectPolicy
 from stdb_game.pygame.hud import ConnectionStatus, NetworkHUD
 from stdb_game.pygame.timing import FrameTimer, percentile
@@ -180,3 +181,112 @@ def test_bot_heads_for_food_and_flees_bigger_circles() -> None:
     prey = Blob(3, 3, 500.0, 540.0, 5.0)
     d = bot.think(_world(1, {}), 0.4, [me, prey])
     assert d is not None and d.direction[1] > 0.9  # chases the small one rather than wandering
+
+
+# ---- the arena's world from the client's callbacks ------------------------------------------------
+
+
+def _arena_world() -> tuple[Any, Any, Any, FakeClock]:
+    from demos.arena.bindings import SCHEMA
+    from demos.arena.world import ArenaWorld
+
+    clock = FakeClock()
+    client, server = connected_client(
+        SCHEMA, clock=clock, reconnect=ReconnectPolicy(initial_delay=0.5, jitter=0.0)
+    )
+    return client, server, ArenaWorld(client, clock=clock), clock
+
+
+def _me_and_food(server: Any) -> dict[str, list[Any]]:
+    from demos.arena.bindings import Circle, DbVector2, Entity, Food, Player
+
+    return {
+        "player": [Player(server.identity, 1, "me")],
+        "entity": [
+            Entity(1, DbVector2(10.0, 10.0), 20),
+            *(Entity(i, DbVector2(i, i), 3) for i in (2, 3, 4)),
+        ],
+        "circle": [Circle(1, 1, DbVector2(0.0, 0.0), 0.0, Timestamp(0))],
+        "food": [Food(2), Food(3), Food(4)],
+    }
+
+
+def _my_circle(server: Any, entity_id: int = 1) -> dict[str, list[Any]]:
+    from demos.arena.bindings import Circle, DbVector2, Entity
+
+    return {
+        "entity": [Entity(entity_id, DbVector2(10.0, 10.0), 20)],
+        "circle": [Circle(entity_id, 1, DbVector2(0.0, 0.0), 0.0, Timestamp(0))],
+    }
+
+
+def test_arena_world_counts_the_food_it_loaded_with() -> None:
+    client, server, world, _ = _arena_world()
+    server.send(server.subscribe_applied(world.subscription.query_id, _me_and_food(server)))
+    client.tick()
+    assert world.loaded and world.in_sync
+    # on_applied fires before the rows' insert callbacks: they are what is counted.
+    assert world.food_at_load == 3 and world.food_spawned == 0 and len(world.food) == 3
+    assert world.my_player_id == 1 and world.circles == {1: 1}
+
+
+def test_arena_world_counts_a_death_only_when_a_game_reducer_took_our_last_circle() -> None:
+    client, server, world, clock = _arena_world()
+    server.send(server.subscribe_applied(world.subscription.query_id, _me_and_food(server)))
+    client.tick()
+    # The lifecycle reducer that parks our circles when we disconnect is no death.
+    server.send(server.transaction("disconnect", b"", deletes=_my_circle(server)))
+    client.tick()
+    assert world.circles == {} and world.deaths == 0
+    server.send(server.transaction("respawn", b"", inserts=_my_circle(server, 5)))
+    client.tick()
+    assert world.circles == {5: 1}
+    # A drop: the cache is kept, and who we are with it.
+    server.transport.feed_abnormal()
+    client.tick()
+    assert not world.in_sync and world.deaths == 0
+    assert client.identity == server.identity and world.my_player_id == 1
+    clock.advance(1.0)
+    client.tick()
+    server.send(server.identity_token())
+    client.tick()
+    (resub,) = server.received()
+    # The server lost our circle while we were away: reconciled away, still no death.
+    rows = _me_and_food(server)
+    rows["circle"], rows["entity"] = [], rows["entity"][1:]
+    server.send(server.subscribe_applied(resub.query_id.id, rows))
+    client.tick()
+    assert world.in_sync and world.circles == {} and world.deaths == 0
+    server.send(server.transaction("respawn", b"", inserts=_my_circle(server, 6)))
+    client.tick()
+    server.send(server.transaction("consume_entity", b"", deletes=_my_circle(server, 6)))
+    client.tick()
+    assert world.deaths == 1 and world.died_at == clock.now
+
+
+def test_bot_splits_only_when_big_enough_and_a_smaller_target_is_in_reach() -> None:
+    food = {7: (520.0, 500.0, 2.0)}  # 20 units ahead
+    small = ArenaBot()
+    d = small.think(_world(1, food), 0.0, [Blob(1, 1, 500.0, 500.0, 59.0)])
+    assert d is not None and not d.split  # the module splits from mass 60
+    bot = ArenaBot()
+    d = bot.think(_world(1, food), 0.0, [Blob(1, 1, 500.0, 500.0, 60.0)])
+    assert d is not None and d.split and d.direction[0] > 0.5
+    d = bot.think(_world(1, food), 1.0, [Blob(1, 1, 500.0, 500.0, 80.0)])
+    assert d is not None and not d.split  # cooling down: the halves have not merged yet
+    d = bot.think(_world(1, food), 7.0, [Blob(1, 1, 500.0, 500.0, 80.0)])
+    assert d is not None and d.split
+    far = ArenaBot()
+    d = far.think(_world(1, {7: (700.0, 500.0, 2.0)}), 0.0, [Blob(1, 1, 500.0, 500.0, 80.0)])
+    assert d is not None and not d.split  # nothing in reach
+    chased = ArenaBot()
+    big = Blob(2, 2, 440.0, 500.0, 400.0)
+    d = chased.think(_world(1, food), 0.0, [Blob(1, 1, 500.0, 500.0, 80.0), big])
+    assert d is not None and not d.split  # halves would be eaten
+    hunter = ArenaBot()
+    prey = Blob(3, 3, 530.0, 500.0, 30.0)  # a half (50) still eats it (< 0.85 * 50)
+    d = hunter.think(_world(1, {}), 0.0, [Blob(1, 1, 500.0, 500.0, 100.0), prey])
+    assert d is not None and d.split
+    too_big = Blob(3, 3, 530.0, 500.0, 60.0)  # edible whole, not by a half
+    d = ArenaBot().think(_world(1, {}), 0.0, [Blob(1, 1, 500.0, 500.0, 100.0), too_big])
+    assert d is not None and not d.split and d.direction[0] > 0.5
