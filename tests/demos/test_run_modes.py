@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from demos.common import DEMOS
+from demos.common import DEMOS, server_url_problem
 from stdb_game.cli import main as cli_main
 from stdb_game.devserver.launcher import DevServerHandle, start_dev_server
 
@@ -88,7 +88,8 @@ def test_terminal_chat_sends_and_shows_lines(
     assert proc.returncode == 0, err
     assert "termie: typed in a terminal" in out
     assert "! message refused by the server: Messages must not be empty" in out
-    assert "termie is now known as termie2" in out or "termie2" in out
+    # The notice comes from the server's update of our user row: the rename took.
+    assert "termie is now known as termie2" in out
 
 
 def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
@@ -119,6 +120,77 @@ def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, 
     assert summary["my_messages_seen"] >= 1, summary["messages"]
     assert summary["identity"] is not None
     assert summary["timing"]["frames"] > 16 * 30  # the loop kept running while the server was gone
+
+
+def test_arena_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
+    """A drop is no death: the player keeps its circle and identity and plays on."""
+    data = tmp_path / "data"
+    module = DEMOS["arena"].module
+    args = ["--log-level", "WARNING"]
+    server = start_dev_server(module, data_dir=data, extra_args=args)
+    port = server.port
+    shot = tmp_path / "arena.png"
+    bot = start_bot(
+        "arena",
+        ["--bot", "--seconds", "14", "--server", server.url, "--name", "phoenix",
+         "--screenshot", str(shot)],
+        bot_env,
+    )  # fmt: skip
+    try:
+        time.sleep(4.0)
+        server.stop()
+        time.sleep(1.5)
+        server = start_dev_server(module, port=port, data_dir=data, extra_args=args)
+        summary, _ = finish(bot)
+    finally:
+        server.stop()
+        if bot.poll() is None:
+            bot.kill()
+    assert summary["drops"] >= 1 and summary["net"]["reconnects"] >= 1
+    assert summary["state_at_end"] == "connected"
+    assert summary["deaths"] == 0, summary  # not "You were eaten!" for a lost connection
+    assert summary["respawns"] == 0  # nor a second circle asked for while reconnecting
+    assert summary["alive"] and summary["player_id"] is not None
+    assert summary["name"] == "phoenix" and "phoenix" in summary["players"]
+    assert summary["mass"] > 15  # it kept eating after the restart
+    assert summary["timing"]["frames"] > 14 * 30
+
+
+def test_chat_bot_on_a_database_without_its_tables_fails(
+    arena_server: DevServerHandle, bot_env: dict[str, str]
+) -> None:
+    bot = start_bot(
+        "chat",
+        ["--bot", "--seconds", "10", "--server", arena_server.url, "--database",
+         arena_server.database],
+        bot_env,
+    )  # fmt: skip
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 1, (out, err)
+    summary = json.loads(out.strip().splitlines()[-1])
+    (error,) = summary["errors"]
+    assert error.startswith("the server refused the subscription") and "user" in error
+    assert summary["fatal_error"] == error
+    assert summary["seconds"] < 8  # a bot stops at once: nothing to show the error to
+    assert f"error: {error}" in err
+
+
+@pytest.mark.parametrize("url", ["ftp://x:1", "http://x:port", "http://:3000", "ws://h:1/?a=b"])
+def test_a_server_that_is_no_url_is_a_usage_error(url: str, bot_env: dict[str, str]) -> None:
+    for mode in ("--bot", "--terminal"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "demos.chat", mode, "--seconds", "1", "--server", url],
+            cwd=ROOT, env=bot_env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error: --server {url!r}"), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_server_urls_the_client_takes_pass_the_check() -> None:
+    for url in ("localhost:3000", "ws://127.0.0.1:3000", "wss://h", "https://h:443/prefix"):
+        assert server_url_problem(url) is None, url
 
 
 def test_record_flag_writes_a_replayable_session(
