@@ -18,7 +18,7 @@ from demos.arena.bot import ArenaBot
 from demos.arena.world import Blob, ServerClock
 from demos.chat.editor import LineEditor
 from demos.common import FALLBACK_SECONDS, build_parser, decide_mode, has_display
-from stdb_game import Timestamp
+from stdb_game import Identity, Timestamp
 from stdb_game.client import ReconnectPolicy
 from stdb_game.pygame.hud import ConnectionStatus, NetworkHUD
 from stdb_game.pygame.timing import FrameTimer, percentile
@@ -290,3 +290,25 @@ def test_bot_splits_only_when_big_enough_and_a_smaller_target_is_in_reach() -> N
     too_big = Blob(3, 3, 530.0, 500.0, 60.0)  # edible whole, not by a half
     d = ArenaBot().think(_world(1, {}), 0.0, [Blob(1, 1, 500.0, 500.0, 100.0), too_big])
     assert d is not None and not d.split and d.direction[0] > 0.5
+
+
+def test_chat_keeps_knowing_who_you_are_while_reconnecting() -> None:
+    from demos.chat.bindings import SCHEMA, User
+    from demos.chat.model import ChatModel
+
+    clock = FakeClock()
+    client, server = connected_client(
+        SCHEMA, clock=clock, reconnect=ReconnectPolicy(initial_delay=5.0, jitter=0.0)
+    )
+    model = ChatModel(client)
+    other = Identity.from_be_bytes(b"\xc2\x00" + bytes(range(40, 70)))
+    users = [User(other, "aaron", True), User(server.identity, "zoe", True)]
+    server.send(server.subscribe_applied(model.subscription.query_id, {"user": users}))
+    client.tick()
+    assert [u.name for u in model.users()[0]] == ["zoe", "aaron"]  # you first
+    server.transport.feed_abnormal()
+    client.tick()
+    assert not client.is_connected
+    # The window's "(you)" tag and header come from model.me: still us during the outage.
+    assert model.me == server.identity and model.my_name() == "zoe"
+    assert [u.name for u in model.users()[0]] == ["zoe", "aaron"]
