@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -20,6 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Machine
+from _common import write_section as write_doc_section
 
 from stdb_game import protocol as P
 from stdb_game.client import Client, ReconnectPolicy
@@ -33,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: busy machine cannot inflate it the way they inflate wall time.
 cpu = time.thread_time
 DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench:recording -->", "<!-- /bench:recording -->"
 TMP = Path(tempfile.mkdtemp(prefix="bench-recording-"))
 
 
@@ -201,6 +203,7 @@ def replay_speed() -> tuple[float, int]:
 
 
 def main() -> None:
+    machine = Machine()
     idle_off, idle_on = idle_ticks()
     idle_size = (TMP / "idle.stdbrec").stat().st_size
     _, idle_lazy = idle_ticks(flush_interval=0.1)
@@ -221,6 +224,7 @@ def main() -> None:
         ]
     }
     replay_s, replay_ticks = replay_speed()
+    machine.load_after = Machine().load_before
     us = 1e6
     rows = [
         ("idle tick (nothing received), written every tick", idle_off * us, idle_on * us),
@@ -228,8 +232,8 @@ def main() -> None:
         ("game tick (4 row updates in, 1 reducer call out)", game_off * us, game_on * us),
     ]
     lines = [
-        f"Recording (`bench/bench_recording.py`, Python {platform.python_version()}, "
-        f"{platform.machine()}; thread CPU time, best of 15 alternating runs):",
+        f"Recording (`bench/bench_recording.py`; {machine.line()}; thread CPU time, best of 15 "
+        "alternating runs):",
         "",
         "| per tick | without | with `record_to=` | overhead |",
         "|---|---:|---:|---:|",
@@ -268,27 +272,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if "--write" in sys.argv:
-        write_section(text)
+        write_doc_section("recording", text, DOC)
         print(f"\nwritten to {DOC}")
-
-
-def write_section(text: str) -> None:
-    """Replace this script's section of docs/benchmarks.md (append it if absent)."""
-    block = f"{START}\n{text}\n{END}"
-    if DOC.exists():
-        content = DOC.read_text()
-        if START in content and END in content:
-            head, rest = content.split(START, 1)
-            _, tail = rest.split(END, 1)
-            content = head + block + tail
-        else:
-            content = content.rstrip("\n") + "\n\n## Session recording\n\n" + block + "\n"
-    else:
-        content = (
-            "# Benchmarks\n\nFigures written by the scripts in `bench/`; each section belongs "
-            "to the script named in it.\n\n## Session recording\n\n" + block + "\n"
-        )
-    DOC.write_text(content)
 
 
 if __name__ == "__main__":
