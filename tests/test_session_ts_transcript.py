@@ -14,10 +14,10 @@ Deliberate differences, checked here as such:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import SHARED
 from vector_types import load_vectors
 
 from stdb_game.events import (
@@ -33,7 +33,6 @@ from stdb_game.sats.values import Identity, Timestamp
 from stdb_game.schema import ModuleSchema
 from stdb_game.session import Session
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CAUSE_NAMES = {
     EventCause.SUBSCRIBE_APPLIED: "SubscribeApplied",
     EventCause.UNSUBSCRIBE_APPLIED: "UnsubscribeApplied",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import VECTORS
 
 from stdb_game.sats import types as t
 from stdb_game.sats.types import AlgebraicType, ArrayType, PrimitiveType, ProductType, SumType
@@ -60,9 +61,9 @@ _PRIMS: dict[str, AlgebraicType] = {
 
 def vectors_dir() -> Path:
     """The read-only golden vectors next to the repo; missing files fail the run (never skip)."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+    path = VECTORS
     if not (path / "bsatn.json").is_file():
-        pytest.fail(f"golden vectors not found at {path} (expected ../shared/vectors)")
+        pytest.fail(f"golden vectors not found at {path} (../shared/vectors, or STDB_GAME_SHARED)")
     return path
 
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from shared_data import BASIC_SCHEMA_JSON, CHAT_SCHEMA_JSON, require
 from synthetic import synthetic_schema
 
 from stdb_game.client import Client, ReconnectPolicy
@@ -20,9 +21,8 @@ from stdb_game.codegen import generate, load_schema_file, runtime
 from stdb_game.testing import FakeServer
 
 REPO = Path(__file__).resolve().parents[2]
-MODULES = Path("/work/shared/modules")
-CHAT_JSON = MODULES / "quickstart-chat.raw_module_def_v9.json"
-BASIC_JSON = MODULES / "docs-example-basic-module.raw_module_def_v9.json"
+CHAT_JSON = CHAT_SCHEMA_JSON
+BASIC_JSON = BASIC_SCHEMA_JSON
 
 _counter = itertools.count()
 
@@ -65,12 +65,12 @@ def gen_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def chat(gen_root: Path) -> ModuleType:
-    return generate_and_import(load_schema_file(CHAT_JSON), gen_root, "chat", CHAT_JSON.name)
+    return generate_and_import(load_schema_file(require(CHAT_JSON)), gen_root, "chat", CHAT_JSON.name)
 
 
 @pytest.fixture(scope="session")
 def basic(gen_root: Path) -> ModuleType:
-    return generate_and_import(load_schema_file(BASIC_JSON), gen_root, "basic", BASIC_JSON.name)
+    return generate_and_import(load_schema_file(require(BASIC_JSON)), gen_root, "basic", BASIC_JSON.name)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import MODULES
 
 from stdb_game.devserver import Database, ModuleError
 from stdb_game.devserver.module import (
@@ -22,7 +23,7 @@ from stdb_game.sats.types import Typespace
 from stdb_game.sats.values import Timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "modules"
+SHARED = MODULES
 T0 = Timestamp(1_735_689_600_000_000)
 #: The docs' basic module, shared with tests/codegen (bindings used against it live).
 BASIC_MODULE = Path(__file__).resolve().parent / "modules" / "basic.py"

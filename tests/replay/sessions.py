@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import FakeClock, game_schema
+from shared_data import CHAT_SCHEMA_JSON, require
 
 from stdb_game import protocol as P
 from stdb_game.client import Client, ReconnectPolicy, SubscriptionHandle, TickStats
@@ -23,7 +24,6 @@ from stdb_game.sats.values import ConnectionId, Identity
 from stdb_game.schema import ModuleSchema
 from stdb_game.testing import FakeServer
 
-CHAT_SCHEMA_JSON = Path("/work/shared/modules/quickstart-chat.raw_module_def_v9.json")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
 
 #: A token that must never show up in a recording.
@@ -38,7 +38,7 @@ OTHER_CONN = ConnectionId(0x1112131415161718191A1B1C1D1E1F20)
 
 
 def chat_schema() -> ModuleSchema:
-    return ModuleSchema.from_json(json.loads(CHAT_SCHEMA_JSON.read_text()))
+    return ModuleSchema.from_json(json.loads(require(CHAT_SCHEMA_JSON).read_text()))
 
 
 @dataclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
+
+from shared_data import CHAT_SCHEMA_JSON
 
 from stdb_game import protocol as P
 from stdb_game.client import Client
@@ -14,7 +15,7 @@ from stdb_game.testing import FakeConnection, tick_until
 
 from .example_game import PingBot
 
-CHAT_SCHEMA = Path("/work/shared/modules/quickstart-chat.raw_module_def_v9.json")
+CHAT_SCHEMA = CHAT_SCHEMA_JSON
 
 
 def test_the_bot_answers_ping_on_the_dev_server(
