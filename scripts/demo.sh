@@ -4,12 +4,7 @@
 # With no display (no DISPLAY/WAYLAND_DISPLAY on Linux), the demo plays headless as a bot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${STDB_GAME_VENV:-.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[all]'
+. scripts/_venv.sh
 demo="${1:-arena}"
 shift || true
 exec "$VENV/bin/stdb-game" demo "$demo" "$@"

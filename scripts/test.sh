@@ -3,11 +3,6 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${STDB_GAME_VENV:-.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[all]'
+. scripts/_venv.sh
 # pytest exits 5 when it collected no test: that is a failure here, as any non-zero exit.
 exec "$VENV/bin/python" -m pytest "$@"
