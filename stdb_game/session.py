@@ -35,7 +35,7 @@ from .events import (
     TableChangeEvent,
 )
 from .protocol.v1.unchecked import unchecked_constructor
-from .sats.codec import Codec, get_codec
+from .sats.codec import Codec, explain_encode_failure, get_codec
 from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
 
@@ -920,20 +920,17 @@ class Session:
 
 def _argument_error(reducer: str, params: Any, args: Any, exc: EncodeError) -> EncodeError:
     """Name the argument that did not encode (the codec only knows the whole product)."""
+    what = f"the arguments of reducer {reducer!r}"
     names = [e.name or f"_{i}" for i, e in enumerate(params.elements)]
     if isinstance(args, tuple) and len(args) != len(names):
         return EncodeError(
-            f"reducer {reducer!r} takes {len(names)} argument(s) ({', '.join(names)}), "
-            f"got {len(args)}",
-            type_name=exc.type_name,
+            f"it takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}",
+            type_name=what,
         )
     if isinstance(args, dict):
         missing = [n for n in names if n not in args]
         if missing:
-            return EncodeError(
-                f"reducer {reducer!r}: missing argument(s) {', '.join(missing)}",
-                type_name=exc.type_name,
-            )
+            return EncodeError(f"missing argument(s) {', '.join(missing)}", type_name=what)
         values = [args[n] for n in names]
     elif isinstance(args, tuple):
         values = list(args)
@@ -943,9 +940,6 @@ def _argument_error(reducer: str, params: Any, args: Any, exc: EncodeError) -> E
         try:
             get_codec(el.algebraic_type).encode(value)
         except EncodeError as inner:
-            return EncodeError(
-                f"reducer {reducer!r}, argument {name!r} "
-                f"({el.algebraic_type.describe()}) = {value!r:.60}: {inner.reason}",
-                type_name=inner.type_name,
-            )
-    return EncodeError(f"arguments of reducer {reducer!r}: {exc.reason}", type_name=exc.type_name)
+            why = explain_encode_failure(el.algebraic_type, value, name)
+            return EncodeError(why or f"{name}: {inner.reason}", type_name=what)
+    return EncodeError(exc.reason, type_name=what)

@@ -31,7 +31,7 @@ from .types import (
 )
 from .values import ConnectionId, Identity, ScheduleAt, Some, SumValue, TimeDuration, Timestamp
 
-__all__ = ["Codec", "decode", "encode", "get_codec"]
+__all__ = ["Codec", "decode", "encode", "explain_encode_failure", "get_codec"]
 
 Decoder = Callable[[bytes, int], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray], None]
@@ -975,7 +975,7 @@ class Codec:
         try:  # encode_into's body, inlined: one Python call less per value
             self._enc(value, out)
         except _ENCODE_ERRORS as exc:
-            raise EncodeError(_encode_message(exc), type_name=self.type_name) from exc
+            raise _encode_failure(self, value, exc) from exc
         except RecursionError:
             raise EncodeError("value nested too deeply", type_name=self.type_name) from None
         return bytes(out)
@@ -985,7 +985,7 @@ class Codec:
         try:
             self._enc(value, out)
         except _ENCODE_ERRORS as exc:
-            raise EncodeError(_encode_message(exc), type_name=self.type_name) from exc
+            raise _encode_failure(self, value, exc) from exc
         except RecursionError:
             raise EncodeError("value nested too deeply", type_name=self.type_name) from None
 
@@ -997,6 +997,146 @@ def _encode_message(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return f"{type(exc).__name__}: {exc}"
+
+
+# ---- saying which part of a value did not encode --------------------------------------------
+# The compiled encoders only know that the whole value failed. On that (rare) path the value
+# is walked again against its type to name the field, the expected type and what was given.
+
+_BRIEF_CHARS = 40
+
+
+def _brief(v: Any) -> str:
+    """``type value`` in a few characters, for error messages."""
+    text = repr(v)
+    if len(text) > _BRIEF_CHARS:
+        text = text[: _BRIEF_CHARS - 1] + "…"
+    return f"{type(v).__name__} {text}"
+
+
+def _is_int_type(t: AlgebraicType) -> bool:
+    return isinstance(t, PrimitiveType) and t.kind[0] in "IU" and t.kind[1:].isdigit()
+
+
+def _expected(t: AlgebraicType) -> str:
+    """The type's name, with the range of an integer type."""
+    name = t.describe()
+    if isinstance(t, PrimitiveType) and _is_int_type(t):
+        bits = int(t.kind[1:])
+        if t.kind[0] == "I":
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        else:
+            lo, hi = 0, (1 << bits) - 1
+        return f"{name} ({lo}..{hi})"
+    return name
+
+
+def _detail(t: AlgebraicType, v: Any, exc: BaseException) -> str:
+    """What the failure adds to "expected X, got Y": a range, or our own helpers' words."""
+    if _is_int_type(t) and isinstance(v, int) and not isinstance(v, bool):
+        return " (out of range)"
+    if type(exc) in (TypeError, ValueError):
+        text = str(exc)
+        if text and not text.startswith("expected ") and "object has no attribute" not in text:
+            return f" ({text})"
+    return ""
+
+
+def _encodes(ty: AlgebraicType, v: Any) -> bool:
+    try:
+        get_codec(ty)._enc(v, bytearray())
+    except (*_ENCODE_ERRORS, RecursionError):
+        return False
+    return True
+
+
+def _join(path: str, part: str) -> str:
+    if part.startswith("["):
+        return f"{path}{part}"
+    return f"{path}.{part}" if path else part
+
+
+def _explain(ty: AlgebraicType, v: Any, path: str, depth: int = 0) -> str | None:
+    """Why ``v`` does not encode as ``ty``, naming the first failing field; None if unknown."""
+    if depth > 64:
+        return None
+    t = ty.resolve()
+    at = f"{path}: " if path else ""
+    if isinstance(t, ProductType) and t.elements and not t.special:
+        wire = [e.name or f"_{i}" for i, e in enumerate(t.elements)]
+        attrs = list(t.py_fields) if t.py_fields else wire
+        if isinstance(v, tuple):
+            values = list(v)
+        elif isinstance(v, dict):
+            missing = [k for k in wire if k not in v]
+            if missing:
+                return f"{at}missing field(s) {', '.join(map(repr, missing))}"
+            values = [v[k] for k in wire]
+        elif all(hasattr(v, a) for a in attrs):
+            values = [getattr(v, a) for a in attrs]
+        else:
+            return (
+                f"{at}expected {t.describe()} (a tuple, dict or object with fields "
+                f"{', '.join(wire)}), got {_brief(v)}"
+            )
+        if len(values) != len(wire):
+            return f"{at}expected {len(wire)} fields ({', '.join(wire)}), got {len(values)}"
+        for name, e, x in zip(wire, t.elements, values):
+            if not _encodes(e.algebraic_type, x):
+                return _explain(e.algebraic_type, x, _join(path, name), depth + 1)
+        return None
+    if isinstance(t, ArrayType) and not t.is_bytes:
+        if not hasattr(v, "__len__") or not hasattr(v, "__iter__") or isinstance(v, (str, dict)):
+            return f"{at}expected {t.describe()} (a list), got {_brief(v)}"
+        for i, x in enumerate(v):
+            if not _encodes(t.elem, x):
+                return _explain(t.elem, x, _join(path, f"[{i}]"), depth + 1)
+        return None
+    if isinstance(t, SumType) and t.special == "option":
+        if v is None:
+            return None
+        inner = v.value if type(v) is Some else v
+        return _explain(t.variants[0].algebraic_type, inner, path, depth + 1)
+    if isinstance(t, SumType) and t.special not in ("enum", "schedule_at"):
+        names = [var.name for var in t.variants]
+        try:
+            tag, payload = _sum_tag(v, names)
+        except (TypeError, ValueError) as exc:
+            return f"{at}expected {t.describe()}, got {_brief(v)}{_detail(t, v, exc)}"
+        if not 0 <= tag < len(t.variants):
+            return (
+                f"{at}expected {t.describe()}: variant tag {tag} out of range "
+                f"(0..{len(t.variants) - 1})"
+            )
+        var = t.variants[tag]
+        if not _encodes(var.algebraic_type, payload):
+            where = _join(path, var.name or f"{tag}")
+            return _explain(var.algebraic_type, payload, where, depth + 1)
+        return None
+    try:
+        get_codec(t)._enc(v, bytearray())
+    except _ENCODE_ERRORS as exc:
+        return f"{at}expected {_expected(t)}, got {_brief(v)}{_detail(t, v, exc)}"
+    except RecursionError:
+        return None
+    return None
+
+
+def explain_encode_failure(ty: AlgebraicType, value: Any, path: str = "") -> str | None:
+    """Why ``value`` does not encode as ``ty`` ("path: expected T, got type value"), or None.
+
+    ``path`` names the value itself (an argument name); fields and items extend it.
+    """
+    try:
+        return _explain(ty, value, path)
+    except Exception:  # an explanation must never hide the error it explains
+        return None
+
+
+def _encode_failure(codec: Codec, value: Any, exc: BaseException) -> EncodeError:
+    """The ``EncodeError`` for a value the compiled encoder refused, saying where and why."""
+    reason = explain_encode_failure(codec.type, value)
+    return EncodeError(reason or _encode_message(exc), type_name=codec.type_name)
 
 
 def _checked_walk(ty: AlgebraicType, b: bytes, o: int, path: str) -> int:

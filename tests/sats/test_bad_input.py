@@ -329,6 +329,54 @@ def test_schedule_at_needs_a_schedule_at() -> None:
     encode_error(t.SCHEDULE_AT, Timestamp(5))
 
 
+@pytest.mark.parametrize(
+    ("ty", "value", "message"),
+    [
+        (MESSAGE, (Identity(1), Timestamp(0), 123), "text: expected string, got int 123"),
+        (MESSAGE, ("c200", Timestamp(0), "x"), "sender: expected Identity, got str 'c200'"),
+        (FLAGS, (1, "yes"), "flag: expected bool, got str 'yes'"),
+        (FLAGS, (1.5, True), "id: expected u32 (0..4294967295), got float 1.5"),
+        (FLAGS, (-1, True), "id: expected u32 (0..4294967295), got int -1 (out of range)"),
+        (FLAGS, {"id": 1}, "missing field(s) 'flag'"),
+        (FLAGS, (1,), "expected 2 fields (id, flag), got 1"),
+        (FLAGS, 7, "expected flags (a tuple, dict or object with fields id, flag), got int 7"),
+        (t.I64, 1 << 63, "expected i64 (-9223372036854775808..9223372036854775807), got int"),
+        (t.array(t.U16), [1, 70000], "[1]: expected u16 (0..65535), got int 70000 (out of range)"),
+        (t.array(t.U32), 5, "expected Array<u32> (a list), got int 5"),
+        (SHAPE, SumValue(1, "Label", 5), "Label: expected string, got int 5"),
+        (SHAPE, "Square", "expected Shape, got str 'Square' (unknown variant 'Square')"),
+        (COLOR, "Blue", "unknown variant 'Blue'"),
+        (t.option(t.STRING), 5, "expected string, got int 5"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_encode_errors_name_the_field_the_expected_type_and_the_value(
+    ty: AlgebraicType, value: Any, message: str
+) -> None:
+    err = encode_error(ty, value)
+    assert message in str(err)
+    # The codec's internals (Python exception names, struct's wording) stay out of it.
+    for leak in ("AttributeError", "object has no attribute", "error:", "argument out of range"):
+        assert leak not in str(err)
+
+
+def test_encode_error_paths_reach_into_nested_arrays_and_options() -> None:
+    point = t.product(("x", t.I32), ("y", t.I32), name="point")
+    path = t.product(("points", t.array(point)), ("label", t.option(t.STRING)), name="path")
+    err = encode_error(path, ([(1, 2), (3, 1 << 40)], None))
+    assert str(err) == (
+        "cannot encode path: points[1].y: expected i32 (-2147483648..2147483647), "
+        "got int 1099511627776 (out of range)"
+    )
+    err = encode_error(path, ([], 5))
+    assert str(err) == "cannot encode path: label: expected string, got int 5"
+
+
+def test_encode_errors_shorten_long_values() -> None:
+    err = encode_error(FLAGS, (1, "x" * 500))
+    assert "x" * 30 in str(err) and "x" * 60 not in str(err) and "…" in str(err)
+
+
 # ---- recursion --------------------------------------------------------------------------------
 
 
