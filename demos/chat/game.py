@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, Protocol
 
 import pygame
 
@@ -18,7 +24,7 @@ from stdb_game import Client
 from ..app import PygameDemo
 from ..common import RunMode, ServerInfo, default_name
 from .editor import LineEditor
-from .model import SCHEMA, ChatModel, Entry, identity_color
+from .model import SCHEMA, ChatModel, Entry, display_text, identity_color
 
 __all__ = ["ChatBot", "ChatGame"]
 
@@ -89,7 +95,14 @@ class ChatGame(PygameDemo):
         self.name = default_name("bot" if mode.bot else "player", args)
         self.bot = ChatBot(self, self.name, mode.seconds) if mode.bot else None
         self._named = False
+        #: "SIGTERM" when a signal ended the run (the summary says so).
+        self.stopped_by: str | None = None
         pygame.key.start_text_input()
+
+    def run(self) -> dict[str, Any]:
+        """The base loop, ending cleanly (summary printed, client disconnected) on SIGTERM."""
+        with _stop_on_sigterm(self):
+            return super().run()
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -244,7 +257,7 @@ class ChatGame(PygameDemo):
             text_color = INFO
         prefix_w = sum(p.get_width() for p in parts)
         indent = stamp.get_width()
-        lines = _wrap(font, entry.text, width - prefix_w, width - indent)
+        lines = _wrap(font, display_text(entry.text), width - prefix_w, width - indent)
         if not lines:
             lines = ["(empty)"]
             text_color = DIM
@@ -364,7 +377,7 @@ class ChatGame(PygameDemo):
         online, offline = model.users()
         me = model.me
         messages = [
-            {"from": model.name_of(e.sender), "text": e.text}
+            {"from": model.name_of(e.sender), "text": display_text(e.text)}
             for e in model.entries
             if e.kind == "message"
         ]
@@ -380,7 +393,33 @@ class ChatGame(PygameDemo):
             ),
             "messages": messages[-30:],
             "errors": model.errors,
+            "stopped_by": self.stopped_by,
         }
+
+
+@contextmanager
+def _stop_on_sigterm(game: ChatGame) -> Iterator[None]:
+    """While playing, SIGTERM ends the loop after the current frame; a second one kills.
+
+    SDL would turn SIGTERM into a QUIT event, which a slow frame only reads much later.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if game.stopped_by is not None:  # still running after the first: end now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        game.stopped_by = signal.Signals(signum).name
+        game.running = False
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _help_line() -> str:
@@ -391,31 +430,72 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "..."
 
 
-def _wrap(font: pygame.font.Font, text: str, first_width: int, width: int) -> list[str]:
-    """Greedy word wrap; words longer than a line are cut."""
+class _Measures(Protocol):
+    def size(self, text: str, /) -> tuple[int, int]: ...
+
+
+def _wrap(font: _Measures, text: str, first_width: int, width: int) -> list[str]:
+    """Greedy word wrap (lines break at spaces and newlines; words longer than a line are cut).
+
+    Each line is found by measuring prefixes of at most about twice its own length, so the
+    work grows with the text, not with its square: a long message cannot stall a frame.
+    """
     lines: list[str] = []
-    current = ""
     limit = first_width
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if font.size(candidate)[0] <= limit:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-            limit = width
-        current = word
-        while font.size(current)[0] > limit and len(current) > 1:
-            lo, hi = 1, len(current)  # the longest prefix that fits
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if font.size(current[:mid])[0] <= limit:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            lines.append(current[:lo])
-            limit = width
-            current = current[lo:]
-    if current:
-        lines.append(current)
+    guess = 32
+    for para in text.split("\n"):
+        pos, end = 0, len(para)
+        while pos < end:
+            k = _fit(font, para, pos, limit, guess)
+            if pos + k >= end:
+                lines.append(para[pos:])
+                break
+            cut = pos + k
+            if para[cut] != " ":
+                space = para.rfind(" ", pos + 1, cut)
+                if space > pos:
+                    cut = space
+            lines.append(para[pos:cut])
+            pos = cut + 1 if para[cut] == " " else cut
+            limit, guess = width, max(1, k)
+        else:
+            if not para and lines:
+                lines.append("")  # an empty line between paragraphs
+        limit = width if lines else limit
     return lines
+
+
+def _fit(font: _Measures, text: str, start: int, limit: int, guess: int) -> int:
+    """How many characters from ``start`` fit in ``limit`` pixels (at least one).
+
+    Gallops from ``guess`` (the last line's length) in growing steps, then bisects: lines
+    of similar length cost two or three measurements, none longer than about twice a line.
+    """
+    n = len(text) - start
+
+    def fits(k: int) -> bool:
+        return font.size(text[start : start + k])[0] <= limit
+
+    step = 1
+    lo = hi = min(max(1, guess), n)  # lo fits, hi does not (once the gallop stops)
+    if fits(lo):
+        while True:
+            if lo >= n:
+                return n
+            hi = min(lo + step, n)
+            if not fits(hi):
+                break
+            lo, step = hi, step * 2
+    else:
+        while True:
+            lo = max(hi - step, 0)
+            if lo == 0 or fits(lo):
+                break
+            hi, step = lo, step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return max(1, lo)

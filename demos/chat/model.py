@@ -19,9 +19,29 @@ from stdb_game import Client, EventCause, Identity, RowEventContext, Timestamp
 
 from .bindings import SCHEMA, DbConnection
 
-__all__ = ["SCHEMA", "ChatModel", "Entry", "identity_color", "short_id"]
+__all__ = [
+    "DISPLAY_LIMIT",
+    "SCHEMA",
+    "ChatModel",
+    "Entry",
+    "display_text",
+    "identity_color",
+    "short_id",
+]
 
 HELP = "commands: /name NEW (rename), /help, /quit. PageUp/PageDown or the wheel scroll."
+
+#: Characters of one message that are shown; the module takes messages of any length, and
+#: wrapping and drawing megabytes would stall the frame (the rest is only counted).
+DISPLAY_LIMIT = 4096
+
+
+def display_text(text: str, limit: int = DISPLAY_LIMIT) -> str:
+    """``text``, or its first ``limit`` characters and a note of how big the whole was."""
+    if len(text) <= limit:
+        return text
+    kb = max(1, round(len(text.encode("utf-8", "replace")) / 1024))
+    return f"{text[:limit]}... (message truncated, {kb} KB)"
 
 
 def short_id(identity: Identity) -> str:

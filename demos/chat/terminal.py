@@ -24,7 +24,7 @@ from ..common import (
     serve,
     server_url_problem,
 )
-from .model import SCHEMA, ChatModel, Entry
+from .model import SCHEMA, ChatModel, Entry, display_text
 
 __all__ = ["LineReader", "format_entry", "run_terminal"]
 
@@ -37,7 +37,7 @@ def format_entry(model: ChatModel, entry: Entry, color: bool = False) -> str:
         if color:
             r, g, b = _rgb(entry.sender, model)
             name = f"\x1b[1;38;2;{r};{g};{b}m{name}\x1b[0m"
-        return f"{stamp} {name}: {entry.text if entry.text else '(empty)'}"
+        return f"{stamp} {name}: {display_text(entry.text) if entry.text else '(empty)'}"
     mark = {"error": "!", "notice": "-", "info": "*"}.get(entry.kind, "*")
     line = f"{stamp} {mark} {entry.text}"
     if color and entry.kind == "error":

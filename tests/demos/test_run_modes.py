@@ -208,3 +208,41 @@ def test_record_flag_writes_a_replayable_session(
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "SubscribeMultiApplied" in out.stdout and "CallReducer" in out.stdout
+
+
+def test_chat_bot_with_a_huge_message_in_history_keeps_to_its_seconds(
+    bot_env: dict[str, str],
+) -> None:
+    """A 1 MiB message (one unbroken word) once froze every frame that drew it."""
+    from demos.chat.bindings import SCHEMA
+    from stdb_game import Client
+
+    with start_dev_server(DEMOS["chat"].module, extra_args=["--log-level", "WARNING"]) as server:
+        sender = Client(server.url, server.database, schema=SCHEMA)
+        sender.connect()
+        results: list[bool] = []
+        sender.on_reducer(
+            "send_message", lambda ev: results.append(ev.committed) if ev.is_ours else None
+        )
+        sender.call_reducer("send_message", "x" * (1024 * 1024))
+        sender.run_until(lambda: bool(results), 30.0)
+        sender.disconnect()
+        assert results == [True]
+        started = time.monotonic()
+        bot = start_bot(
+            "chat",
+            ["--bot", "--seconds", "3", "--server", server.url, "--database", server.database],
+            bot_env,
+        )
+        try:
+            summary, _ = finish(bot, timeout=90.0)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        took = time.monotonic() - started
+    assert summary["seconds"] < 3 + 3, summary["seconds"]  # the game loop's own clock
+    assert took < 3 + 40  # with starting Python, connecting and loading the history
+    huge = [m["text"] for m in summary["messages"] if m["text"].startswith("xxx")]
+    assert huge == ["x" * 4096 + "... (message truncated, 1024 KB)"]
+    assert summary["timing"]["frames"] > 3 * 20
+    assert summary["stopped_by"] is None
