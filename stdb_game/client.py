@@ -61,6 +61,7 @@ MAX_CLIENT_MESSAGE_BYTES = 32 * 1024 * 1024
 #: A drop seen within this many seconds after a stalled tick is reported as a stall.
 _STALL_WINDOW = 10.0
 _COMPRESSIONS = ("None", "Gzip", "Brotli")
+_CLOSED_HINT = "disconnect() was called on this client, which ends it for good: make a new Client"
 
 TransportFactory = Callable[[str, "str | None"], Transport]
 
@@ -450,6 +451,7 @@ class Client:
                 "compression='Brotli' needs the optional 'brotli' package: "
                 f"{P.BROTLI_INSTALL_HINT} (or use compression='Gzip' or 'None')"
             )
+        self._url()  # a bad address or empty database name is refused now, not at connect()
         self.connect_timeout = connect_timeout
         #: TLS settings for ``wss://`` (e.g. a private CA), used by ``connect()`` and by
         #: every reconnect; None verifies against the system's trusted certificates.
@@ -607,10 +609,7 @@ class Client:
         Fetches the schema over HTTP first when none was given. Raises ``AuthError`` /
         ``ConnectError``; the ``on_connect_error`` callbacks see the same error.
         """
-        if self.state is ClientState.CLOSED:
-            raise StdbError("this client was disconnected; make a new one")
-        if self.transport is not None or self.state is not ClientState.DISCONNECTED:
-            raise StdbError(f"connect() called on a client that is already {self.state.value}")
+        self._check_can_connect()
         try:
             if self._schema is None:
                 from .http import get_schema
@@ -638,10 +637,7 @@ class Client:
         DNS. A refusal or failure reaches ``on_connect_error`` inside a tick and leaves the
         client ``DISCONNECTED``. A ``transport_factory`` is called here, and may block.
         """
-        if self.state is ClientState.CLOSED:
-            raise StdbError("this client was disconnected; make a new one")
-        if self.transport is not None or self.state is not ClientState.DISCONNECTED:
-            raise StdbError(f"connect() called on a client that is already {self.state.value}")
+        self._check_can_connect()
         if self._schema is None:
             raise StdbError(
                 "begin_connect() needs the schema (fetching it blocks): pass schema= "
@@ -666,6 +662,20 @@ class Client:
             raise
         self.state = ClientState.CONNECTING
         return self
+
+    def _check_can_connect(self) -> None:
+        """Refuse a second connect; after a drop, start the new connection from a clean slate.
+
+        A client whose connection ended (reconnects off, or given up) may ``connect()``
+        again: its cache is reconciled to the new connection's subscriptions like after a
+        reconnect (the old rows are deleted, with callbacks). After ``disconnect()`` it may not.
+        """
+        if self.state is ClientState.CLOSED:
+            raise StdbError(_CLOSED_HINT)
+        if self.transport is not None or self.state is not ClientState.DISCONNECTED:
+            raise StdbError(f"connect() called on a client that is already {self.state.value}")
+        if self._ever_connected and self.session is not None and not self.session.restoring:
+            self.session.begin_reconnect()
 
     def _step_first_connect(self) -> None:
         """Advance a ``begin_connect()`` handshake as far as the socket allows now."""
@@ -773,12 +783,12 @@ class Client:
                 type_name="ClientMessage",
             )
         if self.state is not ClientState.CONNECTED or self.transport is None:
-            if self.state is ClientState.CLOSED or (
-                self.state is ClientState.DISCONNECTED and self._ever_connected
-            ):
+            if self.state is ClientState.CLOSED:
+                raise StdbError(f"not connected: the request was not sent; {_CLOSED_HINT}")
+            if self.state is ClientState.DISCONNECTED and self._ever_connected:
                 raise StdbError(
-                    f"not connected ({self.state.value}): the request was not sent; "
-                    "make a new client or connect() again"
+                    "not connected (the connection ended and is not being restored): the "
+                    "request was not sent; call connect() again first"
                 )
             if len(self._outbox) >= self.outbox_limit:
                 raise StdbError(

@@ -7,9 +7,11 @@ __all__ = [
     "ConnectError",
     "DecodeError",
     "EncodeError",
+    "InvalidURLError",
     "ProtocolError",
     "SchemaError",
     "StdbError",
+    "UsageError",
 ]
 
 
@@ -38,6 +40,11 @@ class EncodeError(StdbError, ValueError):
         self.type_name = type_name
         self.reason = message
         super().__init__(f"cannot encode {type_name}: {message}")
+
+
+class UsageError(StdbError, ValueError):
+    """A request refused because of how it was made, not because of the server (calling a
+    lifecycle reducer...). A ``ValueError`` too, which is what such calls raised before."""
 
 
 class SchemaError(StdbError, ValueError):
@@ -70,3 +77,10 @@ class ConnectError(StdbError):
 
 class AuthError(ConnectError):
     """The server refused the token (HTTP 401) or the auth header (HTTP 400)."""
+
+
+class InvalidURLError(ConnectError, ValueError):
+    """A server address that is not ``scheme://host[:port][/prefix]`` (or ``host:port``).
+
+    Raised when the client is made, before anything touches the network.
+    """

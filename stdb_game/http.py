@@ -19,7 +19,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .errors import AuthError, ConnectError, ProtocolError
+from .errors import AuthError, ConnectError, InvalidURLError, ProtocolError
 from .sats.types import AlgebraicType, ProductType
 from .sats.values import Identity
 
@@ -52,6 +52,14 @@ _AUTH_COMPLAINT = re.compile(
 )
 
 
+#: A host name or IPv4 address (letters, digits, dots, dashes, underscores), or IPv6 (hex,
+#: colons, dots; urlsplit has already taken off the brackets).
+_HOST = re.compile(
+    r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?"  # a name or IPv4 address
+    r"|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*"  # IPv6, with an optional %zone
+)
+
+
 def base_http_url(base: str) -> str:
     """``http(s)://host[:port][/prefix]`` from ``ws://``, ``wss://``, ``http(s)://`` or ``host:port``.
 
@@ -64,9 +72,25 @@ def base_http_url(base: str) -> str:
     parts = urlsplit(text)
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None:
-        raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {base!r}")
+        raise InvalidURLError(
+            f"unsupported URL scheme {parts.scheme!r} in {base!r}: use http://, https://, "
+            "ws://, wss:// or a bare host:port"
+        )
+    why = ""
     if not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(f"expected scheme://host[:port][/prefix], got {base!r}")
+        why = "it needs a host and no query or fragment"
+    elif not _HOST.fullmatch(parts.hostname or "") or any(c.isspace() for c in parts.path):
+        why = "no usable host name in it"
+    else:
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked
+        except ValueError:
+            why = "the port is not a number from 0 to 65535"
+    if why:
+        raise InvalidURLError(
+            f"{base!r} is not a server address ({why}): expected "
+            "scheme://host[:port][/prefix] or host:port, e.g. http://localhost:3000"
+        )
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

@@ -19,7 +19,14 @@ from typing import Any
 
 from . import protocol as P
 from .cache import ClientCache, MessageDiff
-from .errors import DecodeError, EncodeError, ProtocolError, SchemaError, StdbError
+from .errors import (
+    DecodeError,
+    EncodeError,
+    ProtocolError,
+    SchemaError,
+    StdbError,
+    UsageError,
+)
 from .events import (
     ConnectedEvent,
     EventCause,
@@ -360,7 +367,10 @@ class Session:
         """The request id and frame of a reducer call; ``args`` are bytes or Python values."""
         rdef = self.schema.reducers.get(reducer)
         if rdef is not None and rdef.is_lifecycle:
-            raise ValueError(f"{reducer!r} is a lifecycle reducer: the server runs it, not you")
+            raise UsageError(
+                f"{reducer!r} is a lifecycle reducer ({rdef.lifecycle}): the server runs it "
+                "itself; clients cannot call it"
+            )
         raw = (
             args
             if isinstance(args, (bytes, bytearray))

@@ -323,9 +323,79 @@ def test_b22_timestamps_encode_as_microseconds() -> None:
 
 
 def test_lifecycle_reducers_are_not_callable() -> None:
-    client, _server = connected_client()
-    with pytest.raises(ValueError, match="lifecycle"):
+    from stdb_game.errors import StdbError, UsageError
+
+    client, server = connected_client()
+    with pytest.raises(UsageError) as info:
         client.call_reducer("identity_connected")
+    # One family for the SDK's errors, and still the ValueError it used to be.
+    assert isinstance(info.value, StdbError) and isinstance(info.value, ValueError)
+    assert str(info.value) == (
+        "'identity_connected' is a lifecycle reducer (OnConnect): the server runs it itself; "
+        "clients cannot call it"
+    )
+    assert not [m for m in server.received() if isinstance(m, P.CallReducer)]
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("not a url at all", "no usable host name in it"),
+        ("ftp://127.0.0.1:3000", "unsupported URL scheme 'ftp'"),
+        ("http://127.0.0.1:99999", "the port is not a number from 0 to 65535"),
+        ("http://", "it needs a host"),
+    ],
+)
+def test_a_bad_server_address_is_refused_when_the_client_is_made(uri: str, why: str) -> None:
+    from stdb_game.errors import InvalidURLError
+
+    with pytest.raises(InvalidURLError) as info:
+        Client(uri, "game")
+    assert isinstance(info.value, ConnectError) and isinstance(info.value, ValueError)
+    assert why in str(info.value) and repr(uri) in str(info.value)
+
+
+def test_an_empty_database_name_is_refused_when_the_client_is_made() -> None:
+    with pytest.raises(ValueError, match="database name or identity is empty"):
+        Client("http://127.0.0.1:3000", "")
+
+
+def test_after_disconnect_requests_and_connect_both_say_make_a_new_client() -> None:
+    from stdb_game.errors import StdbError
+
+    client, server = connected_client()
+    client.disconnect()
+    with pytest.raises(StdbError) as sent:
+        client.call_reducer("spawn")
+    with pytest.raises(StdbError) as again:
+        client.connect()
+    assert "make a new Client" in str(sent.value) and "make a new Client" in str(again.value)
+    assert "connect() again" not in str(sent.value)
+    assert len(server.transports) == 1
+
+
+def test_after_a_drop_without_reconnect_connect_again_works_as_the_error_says() -> None:
+    from stdb_game.errors import StdbError
+
+    client, server = connected_client()
+    deleted: list[tuple[Any, EventCause]] = []
+    client.db.player.on_delete(lambda ctx, row: deleted.append((row, ctx.cause)))
+    sub = client.subscribe("SELECT * FROM player")
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 5)]}))
+    client.tick()
+    server.transport.feed_abnormal()
+    client.tick()
+    assert client.state is ClientState.DISCONNECTED
+    with pytest.raises(StdbError, match=r"call connect\(\) again first"):
+        client.call_reducer("spawn")
+    client.connect()
+    server.send(server.identity_token())
+    client.tick()
+    assert client.is_connected and len(server.transports) == 2
+    # The old connection's rows do not linger as if the server still sent them.
+    assert deleted == [(Player(1, 5), EventCause.RECONNECT)] and client.db.player.count() == 0
+    client.call_reducer("spawn")
+    assert isinstance(server.received()[-1], P.CallReducer)
 
 
 def test_b23_clean_close_is_reported_with_code_and_reason() -> None:
