@@ -861,15 +861,25 @@ class Client:
         if handle is not None:
             handle.unsubscribe()
 
-    def call_reducer(self, name: str, /, *args: Any, **kwargs: Any) -> int:
+    def call_reducer(
+        self,
+        name: str,
+        /,
+        *args: Any,
+        raw_args: bytes | bytearray | memoryview | None = None,
+        **kwargs: Any,
+    ) -> int:
         """Call reducer ``name`` with positional or keyword arguments; returns the request id.
 
-        Arguments are encoded from the reducer's parameter types in the schema. Pass one
-        ``bytes`` argument to send pre-encoded BSATN as is. ``flags=`` (a
-        ``CallReducerFlags``) sets the call flags, unless the reducer has a parameter named
-        ``flags``; ``call_flags=`` always does. Before the first ``IdentityToken`` and while
-        reconnecting, calls wait in an outbox (``outbox_limit``) and go out once connected;
-        after ``disconnect()`` or a reconnect that gave up they raise ``StdbError``.
+        Arguments are always values, encoded from the reducer's parameter types in the
+        schema (a ``bytes`` value for a ``bytes`` parameter gets its length prefix like any
+        other). To send arguments already encoded as BSATN (a reducer the schema does not
+        know, a recorded call), pass them as ``raw_args=`` and no other argument.
+        ``flags=`` (a ``CallReducerFlags``) sets the call flags, unless the reducer has a
+        parameter named ``flags``; ``call_flags=`` always does. Before the first
+        ``IdentityToken`` and while reconnecting, calls wait in an outbox
+        (``outbox_limit``) and go out once connected; after ``disconnect()`` or a
+        reconnect that gave up they raise ``StdbError``.
         """
         session = self._session()
         flags: Any = kwargs.pop("call_flags", None)
@@ -882,7 +892,20 @@ class Client:
             flags = kwargs.pop("flags")
         if flags is None:
             flags = P.CallReducerFlags.FULL_UPDATE
-        if kwargs:
+        payload: Any
+        if raw_args is not None:
+            if args or kwargs:
+                raise TypeError(
+                    f"call_reducer({name!r}): raw_args= is the whole encoded argument list; "
+                    "pass either raw_args= or the arguments themselves, not both"
+                )
+            if not isinstance(raw_args, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"call_reducer({name!r}): raw_args= takes the BSATN bytes of the arguments, "
+                    f"got {type(raw_args).__name__}"
+                )
+            payload = bytes(raw_args)
+        elif kwargs:
             rdef = session.schema.reducer(name)
             names = rdef.param_names
             merged = dict(zip(names, args))
@@ -890,11 +913,9 @@ class Client:
             unknown = set(merged) - set(names)
             if unknown:
                 raise TypeError(f"reducer {name!r} has no parameter(s) {sorted(unknown)}")
-            payload: Any = merged
-        elif len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
-            payload = bytes(args[0])
+            payload = session.encode_reducer_args(name, merged)
         else:
-            payload = tuple(args)
+            payload = session.encode_reducer_args(name, tuple(args))
         rid, frame = session.call_reducer(
             name, payload, flags=P.CallReducerFlags(flags), now=self._clock()
         )

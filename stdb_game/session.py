@@ -345,7 +345,8 @@ class Session:
         rdef = self.schema.reducers.get(reducer)
         if rdef is None:
             raise SchemaError(
-                f"the module has no reducer {reducer!r}; pass args as bytes to call it anyway"
+                f"the module has no reducer {reducer!r}; pass its arguments encoded as "
+                "raw_args=b'...' to call it anyway"
             )
         if not isinstance(args, (tuple, list, dict)) and len(rdef.params.elements) == 1:
             args = (args,)
@@ -364,7 +365,12 @@ class Session:
         flags: P.CallReducerFlags = P.CallReducerFlags.FULL_UPDATE,
         now: float = 0.0,
     ) -> tuple[int, bytes]:
-        """The request id and frame of a reducer call; ``args`` are bytes or Python values."""
+        """The request id and frame of a reducer call.
+
+        This low-level layer takes ``args`` as BSATN bytes (sent as they are) or as Python
+        values (a tuple, dict or args object); ``Client.call_reducer`` always encodes
+        values itself and passes pre-encoded bytes only when asked to (``raw_args=``).
+        """
         rdef = self.schema.reducers.get(reducer)
         if rdef is not None and rdef.is_lifecycle:
             raise UsageError(

@@ -676,6 +676,49 @@ def test_50k_initial_rows_and_1000_transactions_arrive_complete_and_in_order() -
 # ---- found by the fresh-eyes review ---------------------------------------------------------
 
 
+def _upload_schema() -> Any:
+    from stdb_game.sats import types as t
+    from stdb_game.schema import ModuleSchema, ReducerDef
+
+    base = game_schema()
+    return ModuleSchema.build(
+        tables=list(base.tables.values()),
+        reducers=[
+            *base.reducers.values(),
+            ReducerDef("upload", t.ProductType([("data", t.bytes_type())])),
+        ],
+    )
+
+
+def test_a_lone_bytes_argument_is_a_value_not_pre_encoded_args() -> None:
+    client, server = connected_client(_upload_schema())
+    client.call_reducer("upload", b"abc")
+    client.call_reducer("upload", data=b"xy")
+    first, second = [m for m in server.received() if isinstance(m, P.CallReducer)]
+    assert first.args == b"\x03\x00\x00\x00abc"  # a bytes parameter: length, then bytes
+    assert second.args == b"\x02\x00\x00\x00xy"
+
+
+def test_raw_args_send_pre_encoded_bsatn_as_is_and_only_alone() -> None:
+    from stdb_game.errors import SchemaError
+
+    client, server = connected_client(_upload_schema())
+    client.call_reducer("upload", raw_args=b"\x01\x00\x00\x00z")
+    client.call_reducer("not_in_the_schema", raw_args=bytearray(b"\x07"))
+    sent = [m for m in server.received() if isinstance(m, P.CallReducer)]
+    assert [(m.reducer, m.args) for m in sent] == [
+        ("upload", b"\x01\x00\x00\x00z"),
+        ("not_in_the_schema", b"\x07"),
+    ]
+    with pytest.raises(TypeError, match="not both"):
+        client.call_reducer("upload", b"abc", raw_args=b"")
+    with pytest.raises(TypeError, match="BSATN bytes"):
+        client.call_reducer("upload", raw_args="abc")  # type: ignore[arg-type]
+    with pytest.raises(SchemaError, match="raw_args="):
+        client.call_reducer("not_in_the_schema", b"\x07")  # a value: there is no type for it
+    assert len([m for m in server.received() if isinstance(m, P.CallReducer)]) == 2
+
+
 def test_reducer_parameters_named_name_and_flags_pass_by_keyword() -> None:
     client, server = connected_client()
     client.call_reducer("rename", name="ada")

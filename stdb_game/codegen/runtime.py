@@ -366,8 +366,7 @@ class ReducersView:
         self.client = client
 
     def _call(self, reducer: str, args: tuple[Any, ...]) -> int:
-        # Encoded here, so a lone bytes argument is never mistaken for pre-encoded BSATN.
-        return self.client.call_reducer(reducer, _encode_args(self.client, reducer, args))
+        return self.client.call_reducer(reducer, raw_args=_encode_args(self.client, reducer, args))
 
     def _on(self, reducer: str, fn: Callable[[Any], None]) -> CallbackHandle:
         return self.client.on_reducer(reducer, fn)
@@ -538,7 +537,7 @@ def filter_scan(cls: type[T], table: str, attribute: str, value: Any) -> list[T]
 def call_reducer(reducer: str, args: tuple[Any, ...]) -> int:
     """Call ``reducer`` on the current client; returns the request id."""
     client = get_current_client()
-    return client.call_reducer(reducer, _encode_args(client, reducer, args))
+    return client.call_reducer(reducer, raw_args=_encode_args(client, reducer, args))
 
 
 def register_row_update(table: str, fn: RowUpdateCallback) -> CallbackHandle:

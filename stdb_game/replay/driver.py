@@ -218,7 +218,7 @@ class _Driver:
             elif isinstance(msg, (P.UnsubscribeMulti, P.Unsubscribe)):
                 client.unsubscribe(msg.query_id.id)
             elif isinstance(msg, P.CallReducer):
-                client.call_reducer(msg.reducer, msg.args, flags=msg.flags)
+                client.call_reducer(msg.reducer, raw_args=msg.args, call_flags=msg.flags)
             elif isinstance(msg, P.OneOffQuery):
                 client.one_off_query(msg.query_string, self._one_off)
             else:
