@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -69,14 +70,41 @@ def _load_schema(path: Path) -> ModuleSchema:
         raise RecordingError(f"cannot use {path} as a schema: {exc}") from exc
 
 
+#: The status when whoever read the output stopped reading (``| head``): 128 + SIGPIPE,
+#: what a shell reports for a program that a closed pipe ended.
+BROKEN_PIPE = 141
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """The ``replay`` handler: the exit status.
 
     0: all well. 1: the file (or ``--schema``) cannot be read at all, or the replay failed.
     2: the replayed client sent other frames than the recorded one. 3: the file is damaged
     (torn or corrupt): everything before the damage was printed, the rest is lost.
+    141: the output pipe was closed (``| head``); nothing is said about it.
     """
     out = out or sys.stdout
+    try:
+        code = _run(args, out)
+        out.flush()  # a closed pipe shows up here, not at exit, for small outputs
+    except BrokenPipeError:
+        if out is sys.stdout:
+            _drop_stdout()
+        return BROKEN_PIPE
+    return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so flushing what is buffered at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     err = sys.stderr if out is sys.stdout else out
     try:
         recording = read_recording(args.file)

@@ -95,9 +95,10 @@ class RecordingDamage:
     reason: str
 
     def describe(self) -> str:
+        # "records" here and in ``Recording.describe`` both count records of the file.
         return (
             f"recording {self.kind} at byte {self.offset} (after {self.records_before} good "
-            f"records, {self.bytes_lost} bytes unread): {self.reason}"
+            f"records, header included; {self.bytes_lost} bytes unread): {self.reason}"
         )
 
 

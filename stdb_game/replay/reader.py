@@ -163,6 +163,9 @@ class Recording:
     path: str | None = None
     #: Records of kinds this version does not know (skipped, as the format allows).
     skipped: int = 0
+    #: Records of the file read intact, the header included (what ``damage.records_before``
+    #: counts); ``records`` holds more entries, as a quiet-tick record is a start and an end.
+    file_records: int = 0
     _schema_cache: dict[str, ModuleSchema] = field(default_factory=dict, repr=False)
 
     @property
@@ -213,8 +216,9 @@ class Recording:
         """One line for logs and the CLI: size, ticks, completeness, damage."""
         state = "complete" if self.complete else "not closed (the game may have crashed)"
         text = (
-            f"recording v{self.version}, {self.size} bytes, {len(self.records)} records, "
-            f"{self.tick_count} ticks, {len(self.connections)} connection(s), {state}"
+            f"recording v{self.version}, {self.size} bytes, {self.file_records} records "
+            f"(header included), {self.tick_count} ticks, {len(self.connections)} "
+            f"connection(s), {state}"
         )
         if self.damage is not None:
             text += f"; {self.damage.describe()}"
@@ -408,7 +412,8 @@ def read_recording(source: RecordingSource, *, strict: bool = False) -> Recordin
     records: list[Record] = []
     damage: RecordingDamage | None = None
     skipped = 0
-    for read, item in enumerate(frames, start=1):  # ``read``: the header and those before
+    read = 1  # the header and the records after it read so far
+    for item in frames:
         if isinstance(item, RecordingDamage):
             damage = item
             break
@@ -418,10 +423,11 @@ def read_recording(source: RecordingSource, *, strict: bool = False) -> Recordin
         except _Bad as exc:
             damage = RecordingDamage(off, read, len(data) - off, "corrupt", str(exc))
             break
+        read += 1
         if got:
             records.extend(got)
         else:
             skipped += 1
     if damage is not None and strict:
         raise RecordingDamaged(damage)
-    return Recording(header, records, damage, len(data), path, skipped)
+    return Recording(header, records, damage, len(data), path, skipped, file_records=read)

@@ -92,11 +92,16 @@ class SessionSummary:
         if self.disconnects:
             yield "disconnects:"
             for tick, reason in self.disconnects:
-                yield f"  tick {tick}: {reason}"
+                yield f"  {_at(tick)}: {reason}"
         if self.marks:
             yield "marks:"
             for tick, text in self.marks:
-                yield f"  tick {tick}: {text}"
+                yield f"  {_at(tick)}: {text}"
+
+
+def _at(tick: int | None) -> str:
+    """Where a disconnect or mark happened: in (or after) tick N, or before any tick."""
+    return "before the first tick" if tick is None else f"tick {tick}"
 
 
 def _counts(counter: Counter[str]) -> Iterator[str]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from stdb_game.cli import main
-from stdb_game.replay import SessionRecorder, TickEndRecord, read_recording
+from stdb_game.replay import MAGIC, SessionRecorder, TickEndRecord, read_recording
 from stdb_game.replay.format import RECORD_HEAD
 
 from .sessions import CHAT_SCHEMA_JSON, FIXTURES, SCRIPTS, Script, chat, chat_schema, run_live
@@ -149,3 +151,57 @@ def test_every_script_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         path = FIXTURES / f"{name}.stdbrec"
         code, out, _ = _run(capsys, str(path), "--summary", "--no-cache")
         assert code == 0 and "messages in by kind:" in out
+
+
+def test_a_closed_output_pipe_ends_quietly() -> None:
+    """`stdb-game replay FILE | head`: no BrokenPipeError traceback, the SIGPIPE status."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stdb_game.cli", "replay", str(CHAT), "--until-tick", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
+
+
+def _frame(body: object) -> bytes:
+    data = msgpack.packb(body)
+    return RECORD_HEAD.pack(len(data), zlib.crc32(data)) + data
+
+
+def test_summary_says_a_mark_came_before_the_first_tick(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _frame([0, {"format": "stdb_game.recording", "version": 1}])
+    marks = _frame([8, 0.1, "before anything"]) + _frame([2, 1, 0.5]) + _frame([8, 0.6, "in one"])
+    path = tmp_path / "marks.stdbrec"
+    path.write_bytes(MAGIC + head + marks + _frame([5, 1, 0, 0.7]))
+    code, out, _ = _run(capsys, str(path), "--summary", "--no-cache")
+    assert code == 0
+    tail = out.split("marks:\n", 1)[1].splitlines()
+    assert tail == ["  before the first tick: before anything", "  tick 1: in one"]
+
+
+def test_the_header_and_the_damage_count_records_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _frame([0, {"format": "stdb_game.recording", "version": 1}])
+    # Two quiet ticks: one record of the file each, but a tick start and end when read.
+    body = _frame([9, 1, 0.5, 0, 0.5]) + _frame([9, 2, 0.6, 0, 0.6]) + _frame([8, 0.7, "x"])
+    path = tmp_path / "torn.stdbrec"
+    torn_end = _frame([7, 0.8])[:-2]
+    path.write_bytes(MAGIC + head + body + torn_end)
+    rec = read_recording(path)
+    assert len(rec.records) == 5 and rec.file_records == 4  # header, 2 quiet ticks, a mark
+    assert rec.damage is not None and rec.damage.records_before == 4
+    code, out, err = _run(capsys, str(path), "--no-cache")
+    assert code == 3
+    first = out.splitlines()[0]
+    size = path.stat().st_size
+    assert first.startswith(f"recording v1, {size} bytes, 4 records (header included), 2 ticks")
+    damage = f"(after 4 good records, header included; {len(torn_end)} bytes unread)"
+    assert damage in first and damage in err
