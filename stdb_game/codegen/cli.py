@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     except SchemaError as exc:
         print(f"stdb-game generate: bad schema: {exc}", file=sys.stderr)
         return 2
-    except (FileExistsError, NotADirectoryError) as exc:
-        print(f"stdb-game generate: cannot write --out {args.out}: {exc}", file=sys.stderr)
+    except (FileExistsError, NotADirectoryError) as exc:  # the message names the path
+        print(f"stdb-game generate: cannot write --out: {exc}", file=sys.stderr)
         return 2
     except (StdbError, OSError) as exc:
         print(f"stdb-game generate: {exc}", file=sys.stderr)
