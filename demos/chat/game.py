@@ -177,7 +177,7 @@ class ChatGame(PygameDemo):
             me = model.user(model.me) if model.me is not None else None
             if self.bot is None and (me is None or me.name is None or self.args.name):
                 # A person starts with --name or a generated one; /name changes it.
-                model.conn.reducers.set_name(self.name)
+                model.set_name(self.name)
                 model.add_local("info", f"Welcome! You are {self.name}. {_help_line()}")
 
     def bot_step(self) -> None:

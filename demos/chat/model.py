@@ -91,6 +91,8 @@ class ChatModel:
         self.subscription_error: str | None = None
         self.names_seen: set[str] = set()
         self.quit_requested = False
+        #: Request ids of our reducer calls whose result has not arrived yet.
+        self.awaiting: set[int] = set()
         self.subscription = client.subscribe(
             [f"SELECT * FROM {self.user_table}", f"SELECT * FROM {self.message_table}"]
         )
@@ -142,7 +144,7 @@ class ChatModel:
             cmd, _, rest = stripped.partition(" ")
             cmd = cmd.lower()
             if cmd == "/name":
-                self.conn.reducers.set_name(rest.strip())
+                self.set_name(rest.strip())
             elif cmd in ("/quit", "/exit"):
                 self.quit_requested = True
             elif cmd == "/help":
@@ -151,8 +153,12 @@ class ChatModel:
                 self.add_local("error", f"unknown command {cmd}; {HELP}")
             return
         # Empty messages are sent too: the module refuses them, and the refusal is shown.
-        self.conn.reducers.send_message(line)
+        self.awaiting.add(self.conn.reducers.send_message(line))
         self.sent += 1
+
+    def set_name(self, name: str) -> None:
+        """Ask the module to rename us; the result arrives as a notice or an error."""
+        self.awaiting.add(self.conn.reducers.set_name(name))
 
     def add_local(self, kind: str, text: str) -> Entry:
         """A line that only this client sees (help, errors), stamped now."""
@@ -210,6 +216,8 @@ class ChatModel:
         self._add(Entry((micros, next(self._seq)), "notice", text, who))
 
     def _our_call(self, ev: Any) -> None:  # a ReducerEventOf[SetNameArgs | SendMessageArgs]
+        if ev.is_ours and ev.request_id is not None:
+            self.awaiting.discard(ev.request_id)
         if not ev.is_ours or ev.committed:
             return
         what = "rename" if ev.reducer_name == self.set_name_reducer else "message"

@@ -26,7 +26,10 @@ from ..common import (
 )
 from .model import SCHEMA, ChatModel, Entry, display_text
 
-__all__ = ["LineReader", "format_entry", "run_terminal"]
+__all__ = ["SETTLE_SECONDS", "LineReader", "format_entry", "run_terminal"]
+
+#: How long the chat waits, when told to stop, for the results of the calls it made.
+SETTLE_SECONDS = 3.0
 
 
 def format_entry(model: ChatModel, entry: Entry, color: bool = False) -> str:
@@ -142,7 +145,6 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> str | None:
     was_down = False
     interval = 1.0 / max(1.0, float(args.fps))
     started = time.monotonic()
-    eof_at: float | None = None  # piped input ended: linger so its lines are sent and echoed
 
     def show(entry: Entry) -> None:
         if shown:
@@ -163,7 +165,7 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> str | None:
             named = True
             me = model.user(model.me) if model.me is not None else None
             if me is None or me.name is None or args.name:
-                model.conn.reducers.set_name(name)
+                model.set_name(name)
         down = client.state is not ClientState.CONNECTED
         if down != was_down:
             print("-- connection lost, reconnecting..." if down else "-- reconnected", flush=True)
@@ -174,13 +176,28 @@ def _loop(client: Client, args: argparse.Namespace, color: bool) -> str | None:
             time.sleep(interval)
             continue
         if reader.eof:
-            if eof_at is None and model.loaded:
-                eof_at = time.monotonic()
-            if eof_at is not None and time.monotonic() - eof_at > 1.5:
-                break
-            time.sleep(interval)
-            continue
+            break
         for line in reader.poll(interval):
             model.submit(line)
-    client.tick()  # send what the last lines asked for
+            if model.quit_requested:
+                break  # lines after /quit are not sent
+    if model.subscription_error is None:
+        _settle(client, model)
     return model.subscription_error
+
+
+def _settle(client: Client, model: ChatModel, limit: float = SETTLE_SECONDS) -> None:
+    """Tick until our calls have their results (shown as they come), at most ``limit`` s.
+
+    Piped input ends (EOF or ``/quit``) right after its last line was sent; without this
+    the chat would exit before echoing those lines, the rename or the refusal.
+    """
+    deadline = time.monotonic() + limit
+    while model.awaiting and time.monotonic() < deadline:
+        client.tick()
+        if model.awaiting:
+            time.sleep(0.005)
+    client.tick()  # sends anything still queued
+    if model.awaiting:
+        n = len(model.awaiting)
+        print(f"-- leaving with {n} call(s) unanswered after {limit:g} s", flush=True)

@@ -312,3 +312,28 @@ def test_chat_keeps_knowing_who_you_are_while_reconnecting() -> None:
     # The window's "(you)" tag and header come from model.me: still us during the outage.
     assert model.me == server.identity and model.my_name() == "zoe"
     assert [u.name for u in model.users()[0]] == ["zoe", "aaron"]
+
+
+def test_terminal_chat_waits_for_the_results_of_its_calls_but_not_forever(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from demos.chat.bindings import SCHEMA, Message
+    from demos.chat.model import ChatModel
+    from demos.chat.terminal import _settle
+
+    client, server = connected_client(SCHEMA)
+    model = ChatModel(client)
+    model.submit("hello")
+    model.submit("")
+    (first, second) = sorted(model.awaiting)
+    refused = server.transaction("send_message", ("",), failed="empty", request_id=second)
+    server.send(refused)
+    _settle(client, model, limit=0.05)  # the first call never gets its answer
+    assert model.awaiting == {first} and model.errors == ["empty"]
+    assert "leaving with 1 call(s) unanswered after 0.05 s" in capsys.readouterr().out
+    row = Message(server.identity, Timestamp.now(), "hello")
+    server.send(server.transaction("send_message", ("hello",), inserts={"message": [row]},
+                                   request_id=first))  # fmt: skip
+    _settle(client, model, limit=60.0)  # returns as soon as the answer is in
+    assert not model.awaiting
+    assert capsys.readouterr().out == ""

@@ -92,6 +92,29 @@ def test_terminal_chat_sends_and_shows_lines(
     assert "termie is now known as termie2" in out
 
 
+@pytest.mark.parametrize("ending", ["/quit\nnot sent\n", ""])
+def test_terminal_chat_echoes_piped_input_before_exiting(
+    ending: str, bot_env: dict[str, str]
+) -> None:
+    """`printf ... | stdb-game demo chat --terminal`: each line's result is shown, then exit."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "demos.chat", "--terminal", "--name", "pipe-in"],
+        cwd=ROOT, env=bot_env, input="hi from pipe\n/name piper\n\n" + ending,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("dev server for the chat demo at http://127.0.0.1:")  # embedded
+    echoed = [ln[6:] for ln in lines if ln[:2].isdigit()]  # after "HH:MM "
+    assert echoed[0].startswith("- ") and echoed[0].endswith(" is now known as pipe-in")
+    assert echoed[1:] == [
+        "pipe-in: hi from pipe",
+        "- pipe-in is now known as piper",
+        "! message refused by the server: Messages must not be empty",
+    ], proc.stdout
+    assert "unanswered" not in proc.stdout
+
+
 def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
     """The server goes away mid-game: the bot keeps its frame rate, reconnects, carries on."""
     data = tmp_path / "data"
