@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 import ssl
 import time
@@ -38,9 +39,11 @@ from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
 from .session import Session, SubscriptionRecord, SubscriptionState
 from .transport import CloseInfo, CloseKind, Transport, WebSocketTransport, build_subscribe_url
+from .transport.base import CLOSE_ABNORMAL
 from .transport.handshake import AddrInfo, PendingWebSocket, resolve
 
 __all__ = [
+    "KEEPALIVE_REASON",
     "CallbackHandle",
     "Client",
     "ClientBuilder",
@@ -48,6 +51,7 @@ __all__ = [
     "ClientStats",
     "DisconnectKind",
     "DisconnectReason",
+    "KeepaliveTimeout",
     "ReconnectPolicy",
     "SubscriptionHandle",
     "TableHandle",
@@ -61,6 +65,11 @@ MAX_CLIENT_MESSAGE_BYTES = 32 * 1024 * 1024
 #: A drop seen within this many seconds after a stalled tick is reported as a stall.
 _STALL_WINDOW = 10.0
 _COMPRESSIONS = ("None", "Gzip", "Brotli")
+#: Silence is looked at this many times per ``keepalive_interval`` (each look is cheap).
+_KEEPALIVE_LOOKS = 4
+_KEEPALIVE_PING = b"stdb-game keepalive"
+#: The close reason of a connection given up because the server stopped answering.
+KEEPALIVE_REASON = "server stopped answering"
 _CLOSED_HINT = "disconnect() was called on this client, which ends it for good: make a new Client"
 
 TransportFactory = Callable[[str, "str | None"], Transport]
@@ -82,6 +91,10 @@ class _Default(enum.Enum):
     """Marks a tick argument left out (None means "no limit")."""
 
     DEFAULT = 0
+
+
+class KeepaliveTimeout(ConnectError):
+    """The server sent nothing at all, not even a Pong, for longer than the keepalive allows."""
 
 
 class ClientState(enum.Enum):
@@ -415,6 +428,8 @@ class Client:
         max_messages: int | None = None,
         incremental_decode_bytes: int | None = None,
         stall_threshold: float = 10.0,
+        keepalive_interval: float | None = 15.0,
+        keepalive_timeout: float | None = 15.0,
         outbox_limit: int = 4096,
         connect_timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
@@ -442,6 +457,15 @@ class Client:
         #: message within one tick.
         self.incremental_decode_bytes = incremental_decode_bytes
         self.stall_threshold = stall_threshold
+        for what, value in (("keepalive_interval", keepalive_interval),
+                            ("keepalive_timeout", keepalive_timeout)):  # fmt: skip
+            if value is not None and not value > 0:
+                raise ValueError(f"{what} must be a positive number of seconds or None (off)")
+        #: Seconds of silence from the server before the client sends a Ping; None: never.
+        self.keepalive_interval = keepalive_interval
+        #: Seconds to wait after that Ping for anything at all before the connection is
+        #: treated as dropped; None: never (``docs/tick.md``, "Keepalive").
+        self.keepalive_timeout = keepalive_timeout
         self.outbox_limit = outbox_limit
         if compression not in _COMPRESSIONS:
             raise ValueError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
@@ -507,6 +531,11 @@ class Client:
         self._reconnecting = False
         self._recent_stall: tuple[float, float] | None = None  # (gap seconds, when)
         self._counted_transport: Transport | None = None
+        # Keepalive: tick() only compares its start time with _ka_deadline (inf when off).
+        self._ka_deadline = math.inf
+        self._ka_mark = 0  # transport.bytes_in at the last look
+        self._ka_quiet_since = 0.0  # the last look that found something received
+        self._ka_pinged_at: float | None = None
         self._bytes_out_seen = 0
         self._tick_callback_errors = 0
         if schema is not None:
@@ -723,6 +752,7 @@ class Client:
     def _transport_opened(self, transport: Transport, url: str) -> None:
         self.transport = transport
         self.state = ClientState.CONNECTING
+        self._arm_keepalive(transport)
         if self._recorder is not None:
             self._recorder.connection(
                 {
@@ -987,6 +1017,8 @@ class Client:
                 # still hold some that did not fit in the queue.
                 if t is not None and not t.is_open and not queue and not t.buffered_frames:
                     self._connection_lost(t.closed_reason, gap)
+                elif t is not None and start >= self._ka_deadline:
+                    self._keepalive(t, start, gap)
                 if self.transport is not None:
                     self.transport.flush()
         finally:
@@ -1270,16 +1302,82 @@ class Client:
         elif self._token is None:
             self._token = token
 
+    # ---- keepalive ----------------------------------------------------------------------------
+
+    def _arm_keepalive(self, transport: Transport) -> None:
+        """Start watching a new connection for silence (if enabled and the transport can)."""
+        self._ka_pinged_at = None
+        self._ka_mark = transport.bytes_in
+        now = self._clock()
+        self._ka_quiet_since = now
+        interval, timeout = self.keepalive_interval, self.keepalive_timeout
+        if interval is None or timeout is None or not transport.supports_keepalive:
+            self._ka_deadline = math.inf
+        else:
+            self._ka_deadline = now + interval / _KEEPALIVE_LOOKS
+
+    def _keepalive(self, t: Transport, now: float, gap: float) -> None:
+        """A look at the connection: still hearing from the server, ping it, or give up.
+
+        Anything received counts (a message, a Ping, a Pong), as do messages received but
+        not yet applied. After a stalled tick the silence is our loop's, so it pings anew
+        instead of giving up.
+        """
+        interval, timeout = self.keepalive_interval, self.keepalive_timeout
+        assert interval is not None and timeout is not None
+        if not t.is_open:
+            return  # ended: the next tick reports it
+        received = t.bytes_in
+        if received != self._ka_mark or self._queue or t.buffered_frames:
+            self._ka_mark = received
+            self._ka_quiet_since = now
+            self._ka_pinged_at = None
+            self._ka_deadline = now + interval / _KEEPALIVE_LOOKS
+            t.take_pongs()  # nobody else reads them: do not let them pile up
+            return
+        look = interval / _KEEPALIVE_LOOKS
+        pinged = self._ka_pinged_at
+        if pinged is not None and gap < self.stall_threshold:
+            if now - pinged >= timeout:
+                self._keepalive_expired(t, now, pinged)
+            else:
+                self._ka_deadline = min(now + look, pinged + timeout)
+            return
+        if pinged is None and now - self._ka_quiet_since < interval:
+            self._ka_deadline = min(now + look, self._ka_quiet_since + interval)
+            return
+        t.send_ping(_KEEPALIVE_PING)
+        self._ka_pinged_at = now
+        self._ka_deadline = now + min(look, timeout)
+
+    def _keepalive_expired(self, t: Transport, now: float, pinged: float) -> None:
+        error = KeepaliveTimeout(
+            f"the server stopped answering: nothing received for {now - self._ka_quiet_since:.1f} s, "
+            f"no reply to a ping sent {now - pinged:.1f} s ago (keepalive_interval="
+            f"{self.keepalive_interval} s, keepalive_timeout={self.keepalive_timeout} s)"
+        )
+        log.warning("%s", error)
+        self._ka_deadline = math.inf
+        try:
+            t.abort()
+        except OSError:
+            pass
+        info = CloseInfo(CloseKind.ABNORMAL, CLOSE_ABNORMAL, KEEPALIVE_REASON, error, True)
+        self._connection_lost(info, 0.0)
+
     # ---- disconnects and reconnects ---------------------------------------------------------
 
     def _connection_lost(
         self, info: CloseInfo | None, gap: float, *, allow_reconnect: bool = True
     ) -> None:
         self.transport = None
+        self._ka_deadline = math.inf
         if info is None:
             info = CloseInfo.abnormal()
         stalled = gap if gap >= self.stall_threshold else None
         recent = self._recent_stall
+        if info.reason == KEEPALIVE_REASON and info.kind is CloseKind.ABNORMAL:
+            recent = None  # the server went quiet while we kept ticking: not our stall
         if stalled is None and recent is not None and self._clock() - recent[1] <= _STALL_WINDOW:
             # The pings that piled up during the stall were read first; the drop itself
             # shows a tick or two later.
@@ -1477,6 +1575,14 @@ class ClientBuilder:
     ) -> ClientBuilder:
         self._kw["budget_ms"] = budget_ms
         self._kw["max_messages"] = max_messages
+        return self
+
+    def with_keepalive(
+        self, interval: float | None = 15.0, timeout: float | None = 15.0
+    ) -> ClientBuilder:
+        """Ping a server silent for ``interval`` s; drop it after ``timeout`` s more (None: off)."""
+        self._kw["keepalive_interval"] = interval
+        self._kw["keepalive_timeout"] = timeout
         return self
 
     def with_inbound_queue_limit(self, limit: int) -> ClientBuilder:

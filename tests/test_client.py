@@ -1162,3 +1162,109 @@ def test_builder_chain_passes_every_setting() -> None:
     client.tick()
     client.disconnect()
     assert seen == ["connect tok", "disconnect local"]
+
+
+# ---- keepalive ------------------------------------------------------------------------------
+
+_PING = b"stdb-game keepalive"
+
+
+def _silent_for(client: Client, clock: FakeClock, seconds: float, step: float = 0.5) -> None:
+    """Tick every ``step`` seconds of fake time for ``seconds``, the server saying nothing."""
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+        client.tick()
+
+
+def test_keepalive_pings_a_silent_server_then_drops_it_and_reconnects() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, keepalive_interval=10.0, keepalive_timeout=5.0,
+        reconnect=ReconnectPolicy(initial_delay=1.0, jitter=0.0),
+    )  # fmt: skip
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    first = server.transport
+    _silent_for(client, clock, 9.5)
+    assert first.pings_sent == []  # not yet silent for keepalive_interval
+    # Silence is looked at every interval / 4, so the ping goes out 10 to 12.5 s after the
+    # last thing received (never earlier).
+    waited = 9.5
+    while not first.pings_sent:
+        _silent_for(client, clock, 0.5)
+        waited += 0.5
+    assert 10.0 <= waited <= 13.0 and first.pings_sent == [_PING]
+    _silent_for(client, clock, 4.5)
+    assert client.is_connected and not reasons  # the ping's timeout has not run out
+    _silent_for(client, clock, 1.0)
+    (reason,) = reasons
+    assert reason.kind is DisconnectKind.ABNORMAL and reason.reason == "server stopped answering"
+    assert reason.will_reconnect and client.state is ClientState.RECONNECTING
+    assert "the server stopped answering: nothing received for" in reason.describe()
+    assert "no reply to a ping sent 5.0 s ago" in reason.describe()
+    assert first.pings_sent == [_PING]  # one ping, then it gave up
+    _silent_for(client, clock, 1.5)
+    assert len(server.transports) == 2  # reconnecting per the policy
+
+
+def test_anything_from_the_server_counts_as_an_answer() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, keepalive_interval=10.0, keepalive_timeout=5.0)
+    t = server.transport
+    for i in range(6):  # a message every 8 s: never 10 s of silence, never a ping
+        _silent_for(client, clock, 8.0)
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    client.tick()
+    assert t.pings_sent == [] and client.db.note.count() == 6
+    _silent_for(client, clock, 13.0)
+    assert t.pings_sent == [_PING]
+    t.feed_pong(_PING)
+    _silent_for(client, clock, 9.5)  # the pong restarted the silence count: no new ping yet
+    assert client.is_connected and t.pings_sent == [_PING]
+    _silent_for(client, clock, 3.5)
+    assert t.pings_sent == [_PING, _PING]
+    _silent_for(client, clock, 30.0)
+    assert client.state is ClientState.DISCONNECTED
+
+
+def test_keepalive_can_be_turned_off() -> None:
+    for off in ({"keepalive_interval": None}, {"keepalive_timeout": None}):
+        clock = FakeClock()
+        client, server = connected_client(clock=clock, **off)
+        _silent_for(client, clock, 300.0, step=2.0)
+        assert client.is_connected and server.transport.pings_sent == []
+
+
+def test_keepalive_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="keepalive_timeout must be a positive"):
+        Client("ws://fake:3000", "game", keepalive_timeout=0)
+    client = Client.builder().with_uri("ws://f:1").with_module_name("g").with_keepalive(3, None)
+    built = client.build()
+    assert (built.keepalive_interval, built.keepalive_timeout) == (3, None)
+
+
+def test_after_a_stalled_tick_keepalive_asks_again_instead_of_giving_up() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, keepalive_interval=10.0, keepalive_timeout=5.0, stall_threshold=3.0
+    )
+    t = server.transport
+    _silent_for(client, clock, 13.0)
+    assert t.pings_sent == [_PING]
+    clock.advance(60.0)  # the game loop froze with the ping unanswered
+    client.tick()
+    assert client.is_connected and t.pings_sent == [_PING, _PING]
+    _silent_for(client, clock, 6.0)
+    assert client.state is ClientState.DISCONNECTED
+
+
+def test_keepalive_never_drops_a_connection_whose_messages_wait_to_be_applied() -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, keepalive_interval=10.0, keepalive_timeout=5.0, inbound_queue_limit=1,
+        max_messages=1,
+    )  # fmt: skip
+    for i in range(80):
+        server.send(server.light(inserts={"note": [(f"n{i}",)]}))
+    _silent_for(client, clock, 40.0)  # one message per tick: 80 ticks of backlog
+    assert client.is_connected and server.transport.pings_sent == []

@@ -77,7 +77,13 @@ class Transport(ABC):
     ``n`` received messages. Not calling ``poll`` (or calling ``poll(0)``) leaves data in the
     socket so TCP pushes back on the server; ``poll(0)`` still answers pings that are already
     within the transport's read-ahead window.
+
+    ``supports_keepalive`` says the client may watch the connection for silence: Pongs
+    (and every other frame) count in ``bytes_in`` and ``send_ping`` reaches the server.
+    A transport that plays something back (a recording) leaves it False.
     """
+
+    supports_keepalive: bool = False
 
     @abstractmethod
     def send(self, frame: bytes) -> None:
@@ -94,6 +100,10 @@ class Transport(ABC):
     @abstractmethod
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Start the close handshake; ``closed_reason`` is set at once."""
+
+    def abort(self) -> None:
+        """Drop the connection now, without waiting for the close handshake to finish."""
+        self.close()
 
     @property
     @abstractmethod
@@ -127,7 +137,7 @@ class Transport(ABC):
 
     @abstractmethod
     def send_ping(self, payload: bytes = b"") -> None:
-        """Queue a WebSocket Ping, for round-trip measurements; ignored once closed."""
+        """Queue a WebSocket Ping (keepalive, round trips); ignored once closed."""
 
     @abstractmethod
     def take_pongs(self) -> list[bytes]:

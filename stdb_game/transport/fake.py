@@ -16,8 +16,11 @@ class FakeTransport(Transport):
     It follows the real transport's rules: frames fed before an end are still handed out
     by ``poll`` after it, ``send`` on an ended connection raises, and nothing reaches
     ``sent`` until ``flush`` (set ``blocked`` to make flushes write nothing, like a full
-    socket buffer).
+    socket buffer). The client's keepalive pings land in ``pings_sent``; nothing answers
+    them unless the test calls ``feed_pong``.
     """
+
+    supports_keepalive = True
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
@@ -56,7 +59,9 @@ class FakeTransport(Transport):
         self._end(CloseInfo.failed(error, code))
 
     def feed_pong(self, payload: bytes = b"") -> None:
+        """The server answered a Ping (it counts as received bytes, as on a socket)."""
         self._pongs.append(payload)
+        self._bytes_in += 2 + len(payload)
 
     def _end(self, info: CloseInfo) -> None:
         if self._closed_reason is None:

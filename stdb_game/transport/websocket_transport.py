@@ -71,6 +71,8 @@ def _redacted(url: str) -> str:
 class WebSocketTransport(Transport):
     """A connected WebSocket; see the module docstring for how it reads and writes."""
 
+    supports_keepalive = True
+
     @classmethod
     def connect(
         cls,

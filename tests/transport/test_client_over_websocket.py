@@ -181,3 +181,85 @@ def test_begin_connect_needs_a_schema() -> None:
 
     with pytest.raises(StdbError, match="needs the schema"):
         Client("ws://127.0.0.1:1", "testdb").begin_connect()
+
+
+# ---- keepalive over a real socket ---------------------------------------------------------
+
+
+def test_keepalive_drops_a_server_that_stopped_answering(server: WsTestServer) -> None:
+    from stdb_game.client import DisconnectKind, DisconnectReason
+
+    # The test server answers nothing unless told to: a server that hangs after the upgrade.
+    client, conn, _frames = _connected(server, keepalive_interval=0.2, keepalive_timeout=0.3)
+    reasons: list[DisconnectReason] = []
+    client.on_disconnect(reasons.append)
+    _tick_until(client, lambda: bool(reasons), timeout=10.0)
+    ping = conn.recv_message()
+    assert ping.opcode == OP_PING and ping.masked and ping.payload == b"stdb-game keepalive"
+    (reason,) = reasons
+    assert reason.kind is DisconnectKind.ABNORMAL and reason.reason == "server stopped answering"
+    assert client.state is ClientState.DISCONNECTED and client.transport is None
+    with pytest.raises(EOFError):  # the socket was let go, not left half open
+        while True:
+            conn.recv_frame(timeout=5.0)
+
+
+def test_keepalive_keeps_a_server_that_answers_pings(server: WsTestServer) -> None:
+    client, conn, _frames = _connected(server, keepalive_interval=0.1, keepalive_timeout=0.2)
+    answered = 0
+    deadline = time.monotonic() + 10.0
+    while answered < 4:  # each answered ping proves a silent stretch was survived
+        client.tick()
+        assert client.is_connected and time.monotonic() < deadline
+        if select.select([conn.sock], [], [], 0.005)[0]:
+            ping = conn.recv_frame()
+            assert ping.opcode == OP_PING
+            conn.send_frame(OP_PONG, ping.payload)
+            answered += 1
+    client.disconnect()
+
+
+def test_keepalive_notices_a_frozen_dev_server() -> None:
+    """SIGSTOP the dev server: it keeps the socket open and answers nothing, like a hung host."""
+    import importlib.util
+    import signal
+    from pathlib import Path
+
+    from stdb_game.client import DisconnectReason
+
+    if importlib.util.find_spec("aiohttp") is None or not hasattr(signal, "SIGSTOP"):
+        pytest.skip("needs the dev server's extra and POSIX signals")
+    from stdb_game.devserver.launcher import start_dev_server
+
+    chat = Path(__file__).resolve().parents[2] / "demos" / "chat" / "module.py"
+    with start_dev_server(chat) as dev:
+        client = Client(dev.url, dev.database, keepalive_interval=0.2, keepalive_timeout=0.4,
+                        reconnect=ReconnectPolicy(enabled=False))  # fmt: skip
+        reasons: list[DisconnectReason] = []
+        client.on_disconnect(reasons.append)
+        client.connect()
+        _tick_until(client, lambda: client.is_connected)
+        transport = client.transport
+        assert transport is not None
+        pongs: list[bytes] = []
+        take = transport.take_pongs
+
+        def counted() -> list[bytes]:
+            got = take()
+            pongs.extend(got)
+            return got
+
+        transport.take_pongs = counted  # type: ignore[method-assign]
+        quiet_until = time.monotonic() + 1.5  # several pings, all answered by aiohttp
+        while time.monotonic() < quiet_until:
+            client.tick()
+            time.sleep(0.005)
+        assert client.is_connected and not reasons
+        assert pongs.count(b"stdb-game keepalive") >= 2
+        dev.process.send_signal(signal.SIGSTOP)
+        try:
+            _tick_until(client, lambda: bool(reasons), timeout=10.0)
+        finally:
+            dev.process.send_signal(signal.SIGCONT)
+        assert reasons[0].reason == "server stopped answering"
+        assert "stopped answering" in reasons[0].describe()
