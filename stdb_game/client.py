@@ -1407,6 +1407,7 @@ class Client:
         else:
             self.state = ClientState.DISCONNECTED
             self._end_subscriptions("the connection ended")
+            self._lose_requests("the connection ended")
         self._fire_list(self._on_disconnect, "on_disconnect", reason)
 
     def _fail_one_off_queries(self, why: str) -> None:
@@ -1414,6 +1415,41 @@ class Client:
         pending, self._one_off_callbacks = self._one_off_callbacks, {}
         for mid, cb in pending.items():
             self._guard("one_off_query callback", cb, OneOffQueryResult(mid, None, [], why))
+
+    def _lose_requests(self, why: str) -> None:
+        """The connection is over for good: what waited for it is lost, and says so.
+
+        Reducer calls still in the outbox or unanswered count in ``session.lost_calls``
+        (each once), queued one-off queries get an error result, and one warning gives
+        the numbers. Subscriptions are marked ``ERROR`` by ``_end_subscriptions``.
+        """
+        outbox, self._outbox = self._outbox, []
+        session = self.session
+        lost: set[int] = set()
+        others = 0
+        for frame in outbox:
+            try:
+                msg = P.decode_client_message(frame)
+            except ProtocolError:  # pragma: no cover - we encoded it ourselves
+                others += 1
+                continue
+            if isinstance(msg, P.CallReducer):
+                lost.add(msg.request_id)
+            elif not isinstance(msg, P.OneOffQuery):
+                others += 1
+        if session is not None:
+            lost.update(c.request_id for c in session.pending_calls)
+            session.pending_calls.clear()
+            session.lost_calls += len(lost)
+        queries = len(self._one_off_callbacks)
+        self._fail_one_off_queries(f"{why} before the answer came")
+        if lost or queries or others:
+            log.warning(
+                "%s: %d reducer call(s) lost (never sent, or sent with no answer; counted in "
+                "session.lost_calls), %d one-off query(ies) failed, %d other request(s) "
+                "not sent",
+                why, len(lost), queries, others,
+            )  # fmt: skip
 
     def _end_subscriptions(self, why: str) -> None:
         """The connection is over for good: no subscription stays active or pending."""
@@ -1478,7 +1514,7 @@ class Client:
         self._next_reconnect_at = None
         self._reconnecting = False
         self._end_subscriptions(f"reconnecting failed: {exc}")
-        self._outbox.clear()
+        self._lose_requests("reconnecting gave up")
         self._fire_list(self._on_connect_error, "on_connect_error", exc)
         reason = DisconnectReason(DisconnectKind.ERROR, None, "reconnect gave up", exc, None, False)
         self._fire_list(self._on_disconnect, "on_disconnect", reason)

@@ -889,6 +889,51 @@ def test_reconnect_giving_up_ends_subscriptions_and_says_so() -> None:
     assert not sub.is_active and sub.state.value == "error"
 
 
+def test_requests_queued_while_reconnecting_are_accounted_for_when_it_gives_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    client, server = connected_client(
+        clock=clock, reconnect=ReconnectPolicy(initial_delay=0.1, jitter=0.0, max_attempts=1)
+    )
+    session = client.session
+    assert session is not None
+    client.call_reducer("spawn")  # in flight when the connection drops
+    server.transport.feed_abnormal()
+    client.tick()
+    assert client.state is ClientState.RECONNECTING and session.lost_calls == 1
+    client.call_reducer("set_x", 1, 2)  # these wait in the outbox for the new connection
+    client.call_reducer("spawn", flags=P.CallReducerFlags.NO_SUCCESS_NOTIFY)
+    results: list[Any] = []
+    client.one_off_query("SELECT * FROM note", results.append)
+    client.subscribe("SELECT * FROM item")
+    server.refuse_next.append(ConnectError("server gone"))
+    clock.advance(1.0)
+    with caplog.at_level(logging.WARNING, logger="stdb_game.client"):
+        client.tick()
+    assert client.state is ClientState.DISCONNECTED
+    assert session.lost_calls == 3 and not session.pending_calls
+    assert len(results) == 1 and "reconnecting gave up" in (results[0].error or "")
+    (warning,) = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert warning.getMessage() == (
+        "reconnecting gave up: 2 reducer call(s) lost (never sent, or sent with no answer; "
+        "counted in session.lost_calls), 1 one-off query(ies) failed, 1 other request(s) "
+        "not sent"
+    )
+
+
+def test_calls_in_flight_count_as_lost_when_the_connection_ends_for_good() -> None:
+    client, server = connected_client()  # reconnect off
+    client.call_reducer("spawn")
+    client.call_reducer("set_x", 1, 1)
+    server.transport.feed_close(1001, "module exited")
+    client.tick()
+    assert client.session is not None
+    assert client.session.lost_calls == 2 and not client.session.pending_calls
+    client.connect()  # connecting again does not count them twice
+    assert client.session.lost_calls == 2
+
+
 # ---- found by the client audit ----------------------------------------------------------
 
 
