@@ -569,8 +569,9 @@ class Client:
 
         A reconnect presents the same token, so it gets the same identity back: a game
         keeps finding "its" rows instead of seeing itself vanish for the outage. None only
-        before the first connection. ``connection_id`` names the live connection, so it is
-        None while there is none.
+        before the first connection's ``IdentityToken`` has been read, which a ``tick()``
+        after ``connect()`` does (see ``connect``). ``connection_id`` names the live
+        connection, so it is None while there is none.
         """
         session = self.session
         current = session.identity if session is not None else None
@@ -637,6 +638,12 @@ class Client:
 
         Fetches the schema over HTTP first when none was given. Raises ``AuthError`` /
         ``ConnectError``; the ``on_connect_error`` callbacks see the same error.
+
+        It returns once the WebSocket is open, before the server's first message (the
+        ``IdentityToken``) has been read, so ``identity`` and ``connection_id`` are still
+        None and ``is_connected`` False: a later ``tick()`` reads it and fires ``on_connect``
+        there. To wait: ``client.run_until(lambda: client.identity is not None, timeout=5)``.
+        Requests made meanwhile wait in the outbox and go out then.
         """
         self._check_can_connect()
         try:
