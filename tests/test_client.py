@@ -1313,3 +1313,18 @@ def test_keepalive_never_drops_a_connection_whose_messages_wait_to_be_applied() 
         server.send(server.light(inserts={"note": [(f"n{i}",)]}))
     _silent_for(client, clock, 40.0)  # one message per tick: 80 ticks of backlog
     assert client.is_connected and server.transport.pings_sent == []
+
+
+def test_identity_is_none_after_connect_until_a_tick_reads_the_identity_token() -> None:
+    """The README's idiom: connect(), then run_until(identity is not None)."""
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client("ws://fake:3000", "game", schema=schema,
+                    transport_factory=server.transport_factory)  # fmt: skip
+    seen: list[Identity] = []
+    client.on_connect(lambda identity, token, conn: seen.append(identity))
+    client.connect()
+    server.send(server.identity_token())
+    assert client.identity is None and not client.is_connected and seen == []
+    assert client.run_until(lambda: client.identity is not None, timeout=5)
+    assert client.identity == server.identity and seen == [server.identity]
