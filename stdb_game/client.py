@@ -22,7 +22,15 @@ from typing import Any, Protocol
 
 from . import protocol as P
 from .cache import MessageDiff, TableCache
-from .errors import AuthError, ConnectError, EncodeError, ProtocolError, SchemaError, StdbError
+from .errors import (
+    AuthError,
+    ConnectError,
+    DecodeError,
+    EncodeError,
+    ProtocolError,
+    SchemaError,
+    StdbError,
+)
 from .events import (
     ConnectedEvent,
     OneOffQueryResult,
@@ -420,6 +428,7 @@ class Client:
         token: str | None = None,
         credentials: Any = None,
         credentials_key: str | None = None,
+        on_token_refused: str = "raise",
         compression: str = "Gzip",
         light: bool = False,
         reconnect: ReconnectPolicy | bool = True,
@@ -485,10 +494,21 @@ class Client:
         self._transport_factory = transport_factory
         self._credentials = credentials
         self._credentials_key = credentials_key
+        if on_token_refused not in ("raise", "anonymous"):
+            raise ValueError(
+                f"on_token_refused must be 'raise' or 'anonymous', got {on_token_refused!r}"
+            )
+        #: What a refused *stored* token does at connect: "raise" an ``AuthError`` saying
+        #: how to clear it, or "anonymous": clear it and connect once more as a new identity.
+        self.on_token_refused = on_token_refused
         self._token = token
         self._token_from_store = False
+        #: The stored file could not be read: None, "damaged" (it does not decode; a new
+        #: token may replace it, the store keeps a .corrupt copy) or "unreadable" (OS error:
+        #: never written over).
+        self._store_problem: str | None = None
         if self._token is None and credentials is not None:
-            self._token = credentials.load(self._store_key())
+            self._token = self._load_stored_token()
             self._token_from_store = self._token is not None
         self._schema = schema
         self.session: Session | None = None
@@ -551,6 +571,71 @@ class Client:
         if self._credentials_key is not None:
             return self._credentials_key
         return f"{self.uri}|{self.database}"
+
+    def _store_where(self) -> str:
+        """The stored token's file (or key, for stores that are not files), for messages."""
+        key = self._store_key()
+        path_for = getattr(self._credentials, "path_for", None)
+        if callable(path_for):
+            try:
+                return f"file {path_for(key)}"
+            except Exception:  # a custom store: the key says enough
+                pass
+        return f"key {key!r}"
+
+    def _load_stored_token(self) -> str | None:
+        """The stored token; a file that cannot be read counts as none, with one warning."""
+        assert self._credentials is not None
+        try:
+            token: str | None = self._credentials.load(self._store_key())
+        except (DecodeError, OSError) as exc:
+            if self._store_problem is None:
+                self._store_problem = "damaged" if isinstance(exc, DecodeError) else "unreadable"
+                log.warning(
+                    "the stored credentials (%s) cannot be read (%s): connecting without a "
+                    "token, so the server gives this player a NEW identity. The file is left "
+                    "as it is%s.",
+                    self._store_where(), exc,
+                    "; when the new token is saved the old file is kept with a .corrupt suffix"
+                    if self._store_problem == "damaged" else " and no token is saved over it",
+                )  # fmt: skip
+            return None
+        return token
+
+    def _refused_stored_token(self, exc: AuthError) -> AuthError:
+        """``exc``, saying which stored token was refused and how to clear it."""
+        if not self._token_from_store:
+            return exc
+        from .credentials import CredentialStore
+
+        store = self._credentials
+        clear = f"{store!r}.clear({self._store_key()!r})"
+        if not isinstance(store, CredentialStore):
+            clear = f"your credentials store's clear({self._store_key()!r})"
+        err = AuthError(
+            f"{exc}. The refused token was the stored one ({self._store_where()}): this "
+            "server no longer accepts it (a dev server restarted without --data-dir, or "
+            f"another server). Clear it with {clear} to connect as a new identity, or pass "
+            "on_token_refused='anonymous' to do that automatically",
+            status=exc.status,
+            body=exc.body,
+        )
+        err.__cause__ = exc
+        return err
+
+    def _forget_refused_token(self, exc: AuthError) -> None:
+        """on_token_refused='anonymous': clear the stored token and go on without one."""
+        log.warning(
+            "the stored token (%s) was refused (%s): clearing it and connecting as a NEW "
+            "identity (on_token_refused='anonymous')",
+            self._store_where(), exc,
+        )  # fmt: skip
+        try:
+            self._credentials.clear(self._store_key())
+        except OSError as err:
+            log.warning("could not clear the refused token: %s", err)
+        self._token = None
+        self._token_from_store = False
 
     def _install_schema(self, schema: ModuleSchema) -> None:
         self._schema = schema
@@ -647,21 +732,28 @@ class Client:
         """
         self._check_can_connect()
         try:
-            if self._schema is None:
-                from .http import get_schema
-
-                self._install_schema(
-                    ModuleSchema.from_json(
-                        get_schema(
-                            self.uri, self.database, self._token, ssl_context=self.ssl_context
-                        )
-                    )
-                )
-            self._open_transport(self.connect_timeout)
+            try:
+                self._connect_once()
+            except AuthError as exc:
+                if not (self._token_from_store and self.on_token_refused == "anonymous"):
+                    raise self._refused_stored_token(exc) from exc
+                self._forget_refused_token(exc)
+                self._connect_once()
         except (StdbError, OSError) as exc:
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
             raise
         return self
+
+    def _connect_once(self) -> None:
+        if self._schema is None:
+            from .http import get_schema
+
+            self._install_schema(
+                ModuleSchema.from_json(
+                    get_schema(self.uri, self.database, self._token, ssl_context=self.ssl_context)
+                )
+            )
+        self._open_transport(self.connect_timeout)
 
     def begin_connect(self, addresses: Sequence[AddrInfo] | None = None) -> Client:
         """Start connecting without blocking; each ``tick()`` then advances the handshake.
@@ -681,7 +773,13 @@ class Client:
             )
         try:
             if self._transport_factory is not None:
-                self._open_transport(self.connect_timeout)
+                try:
+                    self._open_transport(self.connect_timeout)
+                except AuthError as exc:
+                    if not (self._token_from_store and self.on_token_refused == "anonymous"):
+                        raise self._refused_stored_token(exc) from exc
+                    self._forget_refused_token(exc)
+                    self._open_transport(self.connect_timeout)
                 return self
             url = self._url()
             addrs = list(addresses) if addresses is not None else resolve(url)
@@ -721,6 +819,18 @@ class Client:
             transport = pending.step()
         except (StdbError, OSError) as exc:
             self._pending = None
+            if isinstance(exc, AuthError) and self._token_from_store:
+                if self.on_token_refused == "anonymous":
+                    self._forget_refused_token(exc)
+                    self._pending = PendingWebSocket(
+                        self._url(),
+                        token=None,
+                        timeout=self.connect_timeout,
+                        ssl_context=self.ssl_context,
+                        addresses=list(self._addresses) if self._addresses else None,
+                    )
+                    return
+                exc = self._refused_stored_token(exc)
             self.state = ClientState.DISCONNECTED
             log.error("connecting failed: %s", exc)
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
@@ -1302,10 +1412,20 @@ class Client:
         if self._credentials is not None:
             from .credentials import should_store
 
-            stored = self._credentials.load(self._store_key())
-            if should_store(token, stored, now=time.time()):
+            stored = self._load_stored_token()
+            if not should_store(token, stored, now=time.time()):
+                return
+            if self._store_problem == "unreadable":
+                # Never written over a file we cannot read; reconnects keep this identity.
+                self._token = self._token or token
+                return
+            try:
                 self._credentials.save(self._store_key(), token)
-                self._token = token
+            except OSError as exc:
+                log.warning("could not store the new token (%s): %s", self._store_where(), exc)
+            else:
+                self._store_problem = None
+            self._token = token
         elif self._token is None:
             self._token = token
 
@@ -1502,6 +1622,7 @@ class Client:
             self._transport_opened(transport, self._url())
         except AuthError as exc:
             self._pending = None
+            exc = self._refused_stored_token(exc)
             log.error("reconnect refused the token: %s", exc)
             self._give_up(exc)
             return
@@ -1604,9 +1725,12 @@ class ClientBuilder:
         self._kw["light"] = light
         return self
 
-    def with_credentials(self, store: Any, key: str | None = None) -> ClientBuilder:
+    def with_credentials(
+        self, store: Any, key: str | None = None, *, on_token_refused: str = "raise"
+    ) -> ClientBuilder:
         self._kw["credentials"] = store
         self._kw["credentials_key"] = key
+        self._kw["on_token_refused"] = on_token_refused
         return self
 
     def with_reconnect(self, policy: ReconnectPolicy | bool) -> ClientBuilder:

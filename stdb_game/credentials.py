@@ -24,6 +24,7 @@ from typing import Any
 from .errors import DecodeError
 
 __all__ = [
+    "CORRUPT_SUFFIX",
     "CREDENTIALS_DIR_NAME",
     "SHORT_LIVED_SECONDS",
     "CredentialStore",
@@ -37,6 +38,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CREDENTIALS_DIR_NAME = ".spacetimedb_client_credentials"
+#: A damaged credentials file replaced by a new token is kept under its name plus this.
+CORRUPT_SUFFIX = ".corrupt"
 #: A token whose ``exp - iat`` is at most this many seconds is "short-lived" and never stored.
 #: ``POST /v1/identity/websocket-token`` issues 60-second tokens.
 SHORT_LIVED_SECONDS = 3600
@@ -129,11 +132,16 @@ class CredentialStore:
         return _decode_token(data)
 
     def save(self, key: str, token: str) -> None:
-        """Store ``token`` under ``key``, replacing what was there in one atomic step."""
+        """Store ``token`` under ``key``, replacing what was there in one atomic step.
+
+        A damaged file in the way is not lost: it is first copied to ``<file>.corrupt``
+        (someone may still recover the identity from it).
+        """
         if not token:
             raise ValueError("refusing to store an empty token")
         path = self.path_for(key)
         self._ensure_root()
+        self._keep_damaged(path)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as tmp:
@@ -150,6 +158,22 @@ class CredentialStore:
             raise
         self._sync_root()
         log.debug("stored credentials under key %r", path.name)
+
+    def _keep_damaged(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return  # nothing there (or unreadable: replacing it is then all we can do)
+        try:
+            _decode_token(data)
+        except DecodeError:
+            backup = path.with_name(path.name + CORRUPT_SUFFIX)
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            log.warning("kept the damaged credentials file %s as %s", path, backup.name)
 
     def clear(self, key: str) -> bool:
         """Forget the token under ``key``; True if there was one."""

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import game_schema
 
+from stdb_game.client import Client
 from stdb_game.credentials import (
     CREDENTIALS_DIR_NAME,
     CredentialStore,
@@ -21,7 +23,8 @@ from stdb_game.credentials import (
     safe_file_name,
     should_store,
 )
-from stdb_game.errors import DecodeError
+from stdb_game.errors import AuthError, DecodeError
+from stdb_game.testing import FakeServer
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 
@@ -243,3 +246,139 @@ def test_expiring_tokens() -> None:
 def test_opaque_tokens_are_treated_as_long_lived() -> None:
     assert should_store("opaque-new", None) is True
     assert should_store("opaque-new", "opaque-old") is True
+
+
+# ---- damaged files and refused tokens, through the client ----------------------------------
+
+
+def test_saving_over_a_damaged_file_keeps_a_corrupt_copy(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    (tmp_path / "k").write_bytes(b"garbage!")
+    store.save("k", "new-token")
+    assert store.load("k") == "new-token"
+    assert (tmp_path / "k.corrupt").read_bytes() == b"garbage!"
+    store.save("k", "newer-token")  # a good file is replaced with no copy
+    assert (tmp_path / "k.corrupt").read_bytes() == b"garbage!"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "k.corrupt"]
+
+
+def _fake_client(store: CredentialStore, **kw: object) -> tuple[Client, FakeServer]:
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client("ws://fake:3000", "game", schema=schema, credentials=store,
+                    credentials_key="k", transport_factory=server.transport_factory,
+                    reconnect=False, **kw)  # type: ignore[arg-type]  # fmt: skip
+    return client, server
+
+
+@pytest.mark.parametrize("data", [b"", b"not a token file"], ids=["empty", "garbage"])
+def test_a_damaged_file_means_no_token_not_a_crash(
+    tmp_path: Path, data: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "k").write_bytes(data)
+    store = CredentialStore(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="stdb_game.client"):
+        client, server = _fake_client(store)
+        client.connect()
+    assert server.tokens == [None]  # anonymous
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "stdb_game.client"]
+    assert str(tmp_path / "k") in warning and "NEW identity" in warning
+    assert (tmp_path / "k").read_bytes() == data  # not touched before a new token is saved
+    server.send(server.identity_token(LONG))
+    client.tick()
+    assert store.load("k") == LONG and (tmp_path / "k.corrupt").read_bytes() == data
+
+
+def test_a_file_that_cannot_be_read_is_never_written_over(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()  # read_bytes() raises IsADirectoryError (an OSError)
+    client, server = _fake_client(CredentialStore(tmp_path))
+    client.connect()
+    server.send(server.identity_token(LONG))
+    client.tick()
+    assert server.tokens == [None] and client.token == LONG  # kept for reconnects
+    assert (tmp_path / "k").is_dir() and not (tmp_path / "k.corrupt").exists()
+
+
+def test_a_refused_stored_token_says_which_file_and_how_to_clear_it(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save("k", "stale-token")
+    client, server = _fake_client(store)
+    seen: list[BaseException] = []
+    client.on_connect_error(seen.append)
+    server.refuse_next.append(AuthError("refused (HTTP 401)", status=401))
+    with pytest.raises(AuthError) as info:
+        client.connect()
+    text = str(info.value)
+    assert text.startswith("refused (HTTP 401). The refused token was the stored one")
+    assert str(tmp_path / "k") in text and info.value.status == 401
+    assert f"CredentialStore(root={str(tmp_path)!r}).clear('k')" in text
+    assert "on_token_refused='anonymous'" in text and seen == [info.value]
+    assert store.load("k") == "stale-token" and server.tokens == []  # nothing was changed
+
+
+def test_a_refused_token_not_from_the_store_is_reported_as_it_was(tmp_path: Path) -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client("ws://fake:3000", "game", schema=schema, token="given",
+                    transport_factory=server.transport_factory)  # fmt: skip
+    server.refuse_next.append(AuthError("refused (HTTP 401)", status=401))
+    with pytest.raises(AuthError) as info:
+        client.connect()
+    assert str(info.value) == "refused (HTTP 401)"
+
+
+def test_on_token_refused_anonymous_clears_the_token_and_retries_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = CredentialStore(tmp_path)
+    store.save("k", "stale-token")
+    client, server = _fake_client(store, on_token_refused="anonymous")
+    server.refuse_next.append(AuthError("refused (HTTP 401)", status=401))
+    with caplog.at_level(logging.WARNING, logger="stdb_game.client"):
+        client.connect()
+    assert server.tokens == [None] and store.load("k") is None
+    assert "clearing it and connecting as a NEW identity" in caplog.text
+    server.send(server.identity_token(LONG))
+    client.tick()
+    assert store.load("k") == LONG and client.identity == server.identity
+    # Only once: when the anonymous attempt is refused too, that refusal is raised.
+    store.save("k", "stale-again")
+    client2, server2 = _fake_client(store, on_token_refused="anonymous")
+    server2.refuse_next.extend([AuthError("refused 1", status=401), AuthError("refused 2", status=401)])
+    with pytest.raises(AuthError, match=r"^refused 2$"):
+        client2.connect()
+    assert server2.refuse_next == [] and server2.tokens == []
+
+
+def test_on_token_refused_is_checked() -> None:
+    with pytest.raises(ValueError, match="on_token_refused"):
+        Client("ws://fake:3000", "game", on_token_refused="ignore")
+
+
+def test_a_restarted_dev_server_refuses_the_stored_token_and_anonymous_recovers(tmp_path: Path) -> None:
+    """The real case: a dev server without --data-dir forgets its signing key on restart."""
+    import importlib.util
+
+    if importlib.util.find_spec("aiohttp") is None:
+        pytest.skip("needs the dev server's extra")
+    from stdb_game.devserver.launcher import start_dev_server
+
+    chat = Path(__file__).resolve().parents[1] / "demos" / "chat" / "module.py"
+    store = CredentialStore(tmp_path)
+    with start_dev_server(chat) as first:
+        c = Client(first.url, first.database, credentials=store, credentials_key="k")
+        c.connect()
+        assert c.run_until(lambda: c.identity is not None, 10)
+        c.disconnect()
+    old = store.load("k")
+    assert old
+    with start_dev_server(chat) as second:
+        c = Client(second.url, second.database, credentials=store, credentials_key="k")
+        with pytest.raises(AuthError, match=r"CredentialStore\(root=.*\)\.clear\('k'\)"):
+            c.connect()
+        c = Client(second.url, second.database, credentials=store, credentials_key="k",
+                   on_token_refused="anonymous")  # fmt: skip
+        c.connect()
+        assert c.run_until(lambda: c.identity is not None, 10)
+        c.disconnect()
+    assert store.load("k") not in (None, old)
