@@ -558,6 +558,7 @@ class Client:
         self._ka_pinged_at: float | None = None
         self._bytes_out_seen = 0
         self._tick_callback_errors = 0
+        self._after_schema: list[Callable[[], None]] = []
         if schema is not None:
             self._install_schema(schema)
 
@@ -641,6 +642,17 @@ class Client:
         self._schema = schema
         self.session = Session(schema)
         self._tables = {t.name: TableHandle(self, t) for t in self.session.cache}
+        waiting, self._after_schema = self._after_schema, []
+        for fn in waiting:
+            fn()
+
+    def _when_schema(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` once the tables are known: now, or when ``connect()`` has fetched
+        the schema (for layers that attach callbacks before that, like ``compat``)."""
+        if self._schema is not None:
+            fn()
+        else:
+            self._after_schema.append(fn)
 
     @property
     def schema(self) -> ModuleSchema:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ..client import Client, ClientBuilder, DisconnectReason, ReconnectPolicy, TickStats
+from ..errors import SchemaError
 from ..events import ReducerEvent, RowEventContext, SubscriptionAppliedEvent
 from ..protocol import CallReducerFlags
 from ..sats.values import ConnectionId, Identity
@@ -78,7 +79,10 @@ class SpacetimeDBClient:
         self._on_transaction: list[Callable[[ReducerEvent], None]] = []
         client.on_any_reducer(self._fire_transaction)
         SpacetimeDBClient.instance = self
-        _bind_generated(client)
+        # Generated bindings' callbacks (``Message.register_row_update``...) attach to
+        # tables, which are known once connect() has fetched the schema when no
+        # module_bindings gave it.
+        client._when_schema(lambda: _bind_generated(client))
 
     # ---- construction -----------------------------------------------------------------------
 
@@ -221,11 +225,30 @@ class SpacetimeDBClient:
     def register_row_update(
         self, table: str, fn: Callable[[str, Any, Any, ReducerEvent | None], None]
     ) -> None:
-        """``fn(row_op, old, new, reducer_event)`` with row_op "insert"/"delete"/"update"."""
-        h = self.client.table(table)
-        h.on_insert(lambda ctx, row: fn("insert", None, row, _reducer_of(ctx)))
-        h.on_delete(lambda ctx, row: fn("delete", row, None, _reducer_of(ctx)))
-        h.on_update(lambda ctx, old, new: fn("update", old, new, _reducer_of(ctx)))
+        """``fn(row_op, old, new, reducer_event)`` with row_op "insert"/"delete"/"update".
+
+        A table the module does not have raises ``SchemaError``; before ``connect()`` has
+        fetched the schema the callback waits and attaches then (an unknown table is then
+        logged, since connect() is no place to fail for it).
+        """
+
+        def attach() -> None:
+            h = self.client.table(table)
+            h.on_insert(lambda ctx, row: fn("insert", None, row, _reducer_of(ctx)))
+            h.on_delete(lambda ctx, row: fn("delete", row, None, _reducer_of(ctx)))
+            h.on_update(lambda ctx, old, new: fn("update", old, new, _reducer_of(ctx)))
+
+        if self.client.session is not None:
+            attach()
+            return
+
+        def later() -> None:
+            try:
+                attach()
+            except SchemaError as exc:
+                log.warning("register_row_update(%r): %s; its callbacks stay idle", table, exc)
+
+        self.client._when_schema(later)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from helpers import Player, game_schema
 
 from stdb_game import protocol as P
@@ -291,3 +292,173 @@ def test_async_run_with_all_six_positional_arguments() -> None:
     (sub,) = server.received()
     assert isinstance(sub, P.SubscribeMulti)
     assert sub.query_strings == ("SELECT * FROM player", "SELECT * FROM note")
+
+
+# ---- the old SDK's async surface: connect, async on_connect, awaitable close -----------------
+
+
+def _wait_for(cond: Any, timeout: float = 5.0) -> Any:
+    async def wait() -> None:
+        while not cond():
+            await asyncio.sleep(0.001)
+
+    return asyncio.wait_for(wait(), timeout)
+
+
+def test_async_connect_returns_token_and_identity_then_keeps_ticking() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> tuple[Any, Any, Any]:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        connecting = asyncio.create_task(
+            sac.connect("tok", "localhost:3000", "game", False, ["SELECT * FROM player"],
+                        transport_factory=server.transport_factory)
+        )  # fmt: skip
+        await _wait_for(lambda: server.transports)
+        server.send(server.identity_token("tok"))
+        token_identity = await asyncio.wait_for(connecting, 5)
+        assert sac.is_connected and sac.identity == server.identity
+        call = asyncio.create_task(sac.call_reducer("set_x", 3, 7))  # no run(): still ticking
+        await _wait_for(lambda: any(isinstance(m, P.CallReducer) for m in server.received()))
+        (req,) = [m for m in server.received() if isinstance(m, P.CallReducer)]
+        server.send(server.transaction("set_x", (3, 7), request_id=req.request_id))
+        event = await asyncio.wait_for(call, 5)
+        await asyncio.wait_for(sac.close(), 5)  # the old SDK's close() is a coroutine
+        return token_identity, event, server.transport.closed_reason
+
+    (token, identity), event, closed = asyncio.run(scenario())
+    assert (token, identity) == ("tok", server.identity)
+    assert event.status is ReducerStatus.COMMITTED
+    assert closed is not None and closed.initiated_locally and closed.code == 1000
+    assert isinstance(server.received()[0], P.SubscribeMulti)
+
+
+def test_async_on_connect_is_awaited_while_the_client_ticks() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    steps: list[str] = []
+
+    async def scenario() -> None:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+
+        async def on_connect(token: str, identity: Any) -> None:
+            steps.append("connected")
+            call = asyncio.ensure_future(sac.call_reducer("spawn"))
+            await _wait_for(lambda: any(isinstance(m, P.CallReducer) for m in server.received()))
+            (req,) = [m for m in server.received() if isinstance(m, P.CallReducer)]
+            server.send(server.transaction("spawn", (), request_id=req.request_id))
+            ev = await call
+            steps.append(f"spawn {ev.status.value}")
+            await sac.close()
+            steps.append("closed")
+
+        task = asyncio.create_task(
+            sac.run("tok", "localhost:3000", "game", False, on_connect, [],
+                    transport_factory=server.transport_factory)
+        )  # fmt: skip
+        await _wait_for(lambda: server.transports)
+        server.send(server.identity_token("tok"))
+        await asyncio.wait_for(task, 5)  # run() returns: no hang
+
+    asyncio.run(scenario())
+    assert steps == ["connected", "spawn committed", "closed"]
+
+
+def test_an_exception_in_async_on_connect_ends_run_with_it() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+
+    async def scenario() -> None:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+
+        async def on_connect(token: str, identity: Any) -> None:
+            raise KeyError("bug in the game")
+
+        task = asyncio.create_task(
+            sac.run("tok", "localhost:3000", "game", on_connect,
+                    transport_factory=server.transport_factory)
+        )  # fmt: skip
+        await _wait_for(lambda: server.transports)
+        server.send(server.identity_token("tok"))
+        await asyncio.wait_for(task, 5)
+
+    with pytest.raises(KeyError, match="bug in the game"):
+        asyncio.run(scenario())
+    assert server.transport.closed_reason is not None  # and the connection was closed
+
+
+def test_close_without_await_closes_and_events_scheduled_early_fire() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    fired: list[str] = []
+    sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+    # Before the loop runs, as the old SDK allowed: scheduled once the client connects.
+    sac.schedule_event(0.0, lambda: fired.append("early"))
+    sac.schedule_event(60.0, lambda: fired.append("too late"))
+    sac.register_on_subscription_applied(lambda: fired.append("applied"))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(
+            sac.run("tok", "localhost:3000", "game", None, ["SELECT * FROM player"],
+                    transport_factory=server.transport_factory)
+        )  # fmt: skip
+        await _wait_for(lambda: server.transports)
+        server.send(server.identity_token("tok"))
+        await _wait_for(lambda: server.received())
+        (sub,) = server.received()
+        assert isinstance(sub, P.SubscribeMulti)
+        server.send(server.subscribe_applied(sub.query_id.id, {"player": [(1, 0)]}))
+        await _wait_for(lambda: "applied" in fired and "early" in fired)
+        sac.close()  # not awaited: closes all the same, and cancels the 60 s event
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert sorted(fired) == ["applied", "early"]
+    assert server.transport.closed_reason is not None
+
+
+def test_async_on_connect_runs_once_and_queries_are_not_sent_twice_after_a_reconnect() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    calls: list[Any] = []
+
+    async def scenario() -> None:
+        sac = SpacetimeDBAsyncClient(schema, tick_interval=0.001)
+        task = asyncio.create_task(
+            sac.run("tok", "localhost:3000", "game", False,
+                    lambda token, identity: calls.append(identity), ["SELECT * FROM player"],
+                    transport_factory=server.transport_factory,
+                    reconnect=ReconnectPolicy(initial_delay=0.0, jitter=0.0))
+        )  # fmt: skip
+        await _wait_for(lambda: server.transports)
+        server.send(server.identity_token("tok"))
+        await _wait_for(lambda: calls)
+        server.transport.feed_abnormal()
+        await _wait_for(lambda: len(server.transports) == 2)
+        server.send(server.identity_token("tok"))
+        await _wait_for(lambda: server.received(1))
+        await asyncio.sleep(0.02)
+        await sac.close()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert calls == [server.identity]
+    assert [type(m).__name__ for m in server.received(1)] == ["SubscribeMulti"]  # the restore
+
+
+def test_compat_call_reducer_sends_a_lone_bytes_value_as_a_value() -> None:
+    from stdb_game.sats import types as t
+    from stdb_game.schema import ModuleSchema, ReducerDef
+
+    schema = ModuleSchema.build(
+        tables=[], reducers=[ReducerDef("upload", t.ProductType([("data", t.bytes_type())]))]
+    )
+    server = FakeServer(schema)
+    client = SpacetimeDBClient.connect("localhost:3000", "game", module_bindings=schema,
+                                       transport_factory=server.transport_factory)  # fmt: skip
+    server.send(server.identity_token())
+    client.update()
+    client.call_reducer("upload", b"abc")
+    (call,) = server.received()
+    assert isinstance(call, P.CallReducer) and call.args == b"\x03\x00\x00\x00abc"
