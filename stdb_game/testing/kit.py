@@ -6,6 +6,7 @@ fixtures.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,28 +40,56 @@ def tick_until(
     *,
     what: str | None = None,
     interval: float = 0.001,
+    max_wait: float = 0.05,
 ) -> int:
     """Tick every client until ``predicate()`` holds; raise ``TickTimeout`` after ``timeout`` s.
 
     Returns the number of rounds it took. Several clients are ticked in turn each round,
-    the way a test with two players would (``tick_until([alice, bob], ...)``).
+    the way a test with two players would (``tick_until([alice, bob], ...)``). A round in
+    which some client had something to do is followed at once by the next; after an idle
+    round it waits until a client's socket has data (at most ``max_wait`` s, so conditions
+    that change with time are seen too), or sleeps ``interval`` s when some client has no
+    socket to wait on (a fake transport, a reconnect under way). So it neither spins nor
+    makes a test wait longer than the server does.
     """
     group = [clients] if isinstance(clients, Client) else list(clients)
     deadline = time.monotonic() + timeout
     rounds = 0
     while True:
+        busy = False
         for c in group:
-            c.tick()
+            st = c.tick()
+            if st.frames_read or st.messages_applied or st.queue_depth:
+                busy = True
         rounds += 1
         if predicate():
             return rounds
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             label = what or getattr(predicate, "__name__", "the condition")
             raise TickTimeout(
                 f"{label} did not happen within {timeout:.1f} s ({rounds} ticks); "
                 f"{_describe(group)}"
             )
-        time.sleep(interval)
+        if not busy:
+            _wait_idle(group, min(max_wait, left), interval)
+
+
+def _wait_idle(group: Sequence[Client], wait: float, interval: float) -> None:
+    """Sleep until a client's socket is readable (at most ``wait`` s), or ``interval`` s."""
+    fds: list[int] = []
+    for c in group:
+        t = c.transport
+        fileno = getattr(t, "fileno", None)
+        fd = fileno() if callable(fileno) else -1
+        if t is None or not isinstance(fd, int) or fd < 0 or t.buffered_frames:
+            time.sleep(min(interval, wait))  # nothing to wait on: a short nap
+            return
+        fds.append(fd)
+    try:
+        select.select(fds, [], [], wait)
+    except (OSError, ValueError):  # a socket closed meanwhile: the next tick reports it
+        time.sleep(min(interval, wait))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import Player, game_schema
 
-from stdb_game.client import ClientState
+from stdb_game.client import Client, ClientState
 from stdb_game.replay import read_recording, replay_session
 from stdb_game.testing import FakeConnection, TickTimeout, connect_fake, tick_until
 
@@ -44,6 +44,43 @@ def test_tick_until_explains_a_timeout() -> None:
     text = str(info.value)
     assert text.startswith("the impossible did not happen within 0.1 s")
     assert text.count("state=connected") == 2
+
+
+def test_tick_until_goes_on_at_once_while_there_is_work_and_naps_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import stdb_game.testing.kit as kit
+
+    naps: list[float] = []
+    monkeypatch.setattr(kit.time, "sleep", naps.append)
+    conn = connect_fake(game_schema(), max_messages=1)
+    for i in range(5):
+        conn.send(conn.server.light(inserts={"note": [(f"n{i}",)]}))
+    # One message per tick: five busy rounds, none followed by a nap.
+    assert tick_until(conn.client, lambda: conn.client.db.note.count() == 5) == 5
+    assert naps == []
+    calls = iter([False, False, True])
+    # Idle rounds on a fake transport (no socket to wait on) nap ``interval`` each.
+    assert tick_until(conn.client, lambda: next(calls), interval=0.002) == 3
+    assert naps == [0.002, 0.002]
+
+
+def test_tick_until_waits_on_the_socket_instead_of_spinning(
+    stdb_client_factory: Callable[..., Client],
+) -> None:
+    client = stdb_client_factory()
+    with pytest.raises(TickTimeout) as info:
+        tick_until(client, lambda: False, timeout=0.3, what="nothing")
+    ticks = int(str(info.value).split("(")[1].split(" ticks")[0])
+    # An idle connection: one round per max_wait (50 ms) at most, not one per millisecond.
+    assert 1 <= ticks <= 15
+    answers: list[object] = []
+    client.on_reducer("set_name", answers.append)
+    client.call_reducer("set_name", "prompt")
+    # The answer wakes the wait: were it not, the first idle round would wait out the whole
+    # timeout (max_wait is longer) and tick_until would raise.
+    rounds = tick_until(client, lambda: bool(answers), timeout=5.0, max_wait=60.0)
+    assert answers and rounds <= 5
 
 
 def test_stdb_fake_fixture_disconnects_afterwards(
