@@ -37,6 +37,7 @@ def chat_server() -> Iterator[Any]:
 @pytest.fixture
 def bindings(tmp_path: Path) -> Iterator[ModuleType]:
     """The chat module's bindings, generated fresh (the old API keeps module-level state)."""
+    runtime.reset()  # no current client left over from another test
     out = tmp_path / f"compat_chat_bindings_{next(_names)}"
     generate(json.loads((CHAT / "schema.json").read_text()), out, "schema.json")
     sys.path.insert(0, str(tmp_path))
