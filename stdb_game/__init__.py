@@ -24,9 +24,11 @@ from .errors import (
     ConnectError,
     DecodeError,
     EncodeError,
+    InvalidURLError,
     ProtocolError,
     SchemaError,
     StdbError,
+    UsageError,
 )
 from .events import EventCause, OneOffQueryResult, ReducerEvent, ReducerStatus, RowEventContext
 from .interpolation import SnapshotInterpolator
@@ -58,6 +60,7 @@ __all__ = [
     "EventCause",
     "FakeTransport",
     "Identity",
+    "InvalidURLError",
     "ModuleSchema",
     "OneOffQueryResult",
     "ProtocolError",
@@ -76,6 +79,7 @@ __all__ = [
     "TickStats",
     "TimeDuration",
     "Timestamp",
+    "UsageError",
     "WebSocketTransport",
     "__version__",
     "credentials_key",
