@@ -165,9 +165,9 @@ class ReconnectPolicy:
         return base * (1.0 - self.jitter * rng.random())
 
 
-@dataclass
+@dataclass(slots=True)
 class TickStats:
-    """What one ``tick()`` did."""
+    """What one ``tick()`` did (a fresh object each tick; slotted, as one is built per frame)."""
 
     messages_applied: int = 0
     frames_read: int = 0
@@ -1102,11 +1102,11 @@ class Client:
         """
         if self._in_tick:  # before anything changes: a refused tick leaves no trace
             raise StdbError("tick() was called from inside a callback; callbacks run in tick()")
-        budget = self.budget_ms if isinstance(budget_ms, _Default) else budget_ms
-        limit = self.max_messages if isinstance(max_messages, _Default) else max_messages
+        # Runs every frame, mostly with nothing to read: locals over attributes, and no
+        # work that only a non-empty queue needs.
         clock = self._clock
         start = clock()
-        self._tick_index += 1
+        index = self._tick_index = self._tick_index + 1
         last = self._last_tick_at
         gap = 0.0 if last is None else start - last
         self._last_tick_at = start
@@ -1115,7 +1115,7 @@ class Client:
         self._tick_callback_errors = 0
         rec = self._recorder
         if rec is not None:
-            rec.tick(self._tick_index, start)
+            rec.tick(index, start)
         queue = self._queue
         frames_read = bytes_in = applied = 0
         exhausted = False
@@ -1140,16 +1140,21 @@ class Client:
                             rec.inbound(f, start)
                         queue.append((f, start))
                 if queue:  # an idle tick skips straight to the end
+                    budget = self.budget_ms if budget_ms is _Default.DEFAULT else budget_ms
+                    limit = self.max_messages if max_messages is _Default.DEFAULT else max_messages
                     applied, exhausted = self._apply_queue(start, budget, limit)
                 t = self.transport
-                # Over only once every message it received is applied: the transport may
-                # still hold some that did not fit in the queue.
-                if t is not None and not t.is_open and not queue and not t.buffered_frames:
-                    self._connection_lost(t.closed_reason, gap)
-                elif t is not None and start >= self._ka_deadline:
-                    self._keepalive(t, start, gap)
-                if self.transport is not None:
-                    self.transport.flush()
+                if t is not None:
+                    # Over only once every message it received is applied: the transport
+                    # may still hold some that did not fit in the queue.
+                    if not queue and not t.is_open and not t.buffered_frames:
+                        self._connection_lost(t.closed_reason, gap)
+                        t = self.transport
+                    elif start >= self._ka_deadline:
+                        self._keepalive(t, start, gap)
+                        t = self.transport
+                    if t is not None:
+                        t.flush()
         finally:
             self._in_tick = False
         end = clock()
@@ -1164,18 +1169,6 @@ class Client:
             self._bytes_out_seen = total
         elapsed = end - start
         errors = self._tick_callback_errors
-        ts = TickStats(
-            applied,
-            frames_read,
-            len(queue),
-            (end - queue[0][1]) if queue else 0.0,
-            bytes_in,
-            bytes_out,
-            elapsed,
-            exhausted,
-            errors,
-            self.state,
-        )
         st = self.stats
         st.ticks += 1
         if applied:
@@ -1189,9 +1182,20 @@ class Client:
         if elapsed > st.max_tick_seconds:
             st.max_tick_seconds = elapsed
         st._window.append((end, st.bytes_in, st.bytes_out, st.messages_applied))
-        if self._recorder is not None:
-            self._recorder.tick_end(self._tick_index, applied, end)
-        return ts
+        if rec is not None:
+            rec.tick_end(index, applied, end)
+        return TickStats(
+            applied,
+            frames_read,
+            len(queue),
+            (end - queue[0][1]) if queue else 0.0,
+            bytes_in,
+            bytes_out,
+            elapsed,
+            exhausted,
+            errors,
+            self.state,
+        )
 
     def _apply_queue(
         self, start: float, budget: float | None, limit: int | None
