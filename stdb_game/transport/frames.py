@@ -143,20 +143,24 @@ class FrameDecoder:
 
     def feed(self, data: Buffer) -> list[tuple[int, bytes]]:
         """Parse everything whole in ``data`` (after what was kept from earlier feeds)."""
+        with memoryview(data) as view:
+            return self.feed_prefix(view, len(view))
+
+    def feed_prefix(self, view: memoryview, n: int) -> list[tuple[int, bytes]]:
+        """``feed(view[:n])`` without making the slice: for a reused receive buffer."""
         if self.finished:
             return self._no_controls
         buf = self._buf
         if not buf:
             # Common case: nothing left over, so parse straight from the caller's buffer
             # and copy only an unfinished tail.
-            with memoryview(data) as view:
-                controls, used = self._parse(view, len(view))
-                if used < len(view) and not self.finished:
-                    buf += view[used:]
+            controls, used = self._parse(view, n)
+            if used < n and not self.finished:
+                buf += view[used:n]
             return controls
-        buf += data
-        with memoryview(buf) as view:
-            controls, used = self._parse(view, len(view))
+        buf += view[:n]
+        with memoryview(buf) as whole:
+            controls, used = self._parse(whole, len(whole))
         if self.finished:
             buf.clear()
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -171,6 +171,15 @@ class WebSocketTransport(Transport):
         if hasattr(select, "poll"):
             self._poller = select.poll()
             self._poller.register(self._fd, select.POLLIN)
+        #: ``_ready(0)`` is true when a read would find data; None once the socket is gone.
+        #: Chosen once here so the idle ``poll`` (every tick) makes one call and no tests.
+        self._ready: Callable[[int], object] | None
+        if self._tls_sock is not None:
+            self._ready = self._tls_ready
+        elif self._poller is not None:
+            self._ready = self._poller.poll
+        else:
+            self._ready = self._select_ready
         self._decoder = FrameDecoder(max_message_bytes)
         self._read_ahead_bytes = read_ahead_bytes
         self._read_budget_bytes = read_budget_bytes
@@ -273,15 +282,23 @@ class WebSocketTransport(Transport):
 
     # ---- receiving ---------------------------------------------------------------------
 
+    def _tls_ready(self, timeout: int) -> bool:
+        tls = self._tls_sock
+        assert tls is not None
+        if tls.pending():
+            return True
+        if self._poller is not None:
+            return bool(self._poller.poll(timeout))
+        return self._select_ready(timeout)
+
+    def _select_ready(self, timeout: int) -> bool:
+        return bool(select.select([self._fd], [], [], timeout)[0])
+
     def poll(self, max_frames: int) -> list[bytes]:
         decoder = self._decoder
-        if self._sock is not None and decoder.message_bytes < self._read_ahead_bytes:
-            if self._tls_sock is not None and self._tls_sock.pending():
-                self._read()
-            elif self._poller is not None:
-                if self._poller.poll(0):
-                    self._read()
-            elif select.select([self._fd], [], [], 0)[0]:
+        ready = self._ready
+        if ready is not None and decoder.message_bytes < self._read_ahead_bytes:
+            if ready(0):
                 self._read()
             if self._closing:
                 decoder.messages.clear()  # nothing is delivered after our own close()
@@ -324,7 +341,7 @@ class WebSocketTransport(Transport):
                 return
             self._bytes_in += n
             budget -= n
-            controls = decoder.feed(chunk[:n])
+            controls = decoder.feed_prefix(chunk, n)
             if controls:
                 self._on_controls(controls)
             if decoder.finished:
@@ -408,6 +425,7 @@ class WebSocketTransport(Transport):
         if sock is None:
             return
         self._sock = None
+        self._ready = None
         self._out.clear()
         if self._poller is not None:
             try:
