@@ -41,6 +41,7 @@ from .events import (
     SubscriptionErrorEvent,
     TableChangeEvent,
 )
+from .protocol.v1.decode_server import CommittedParts, committed_parts_in_frame
 from .protocol.v1.unchecked import unchecked_constructor
 from .sats.codec import Codec, explain_encode_failure, get_codec
 from .sats.values import ConnectionId, Identity
@@ -61,6 +62,7 @@ log = logging.getLogger("stdb_game.session")
 # object.__setattr__; the session builds them from values it has already checked, so it
 # fills the slots directly (the same objects, several times cheaper; see unchecked.py).
 _decode_frame = P.decode_server_frame
+_committed_parts_in_frame = committed_parts_in_frame
 _TransactionUpdate = P.TransactionUpdate
 _new_reducer_event = unchecked_constructor(ReducerEvent)
 _new_row_context = unchecked_constructor(RowEventContext)
@@ -407,6 +409,21 @@ class Session:
         """
         if self.failed is not None:
             raise SessionFailed(f"the session failed earlier: {self.failed}")
+        if type(frame) is bytes and frame[:2] == b"\x00\x01":
+            # The most frequent frame, an uncompressed TransactionUpdate: its fields go
+            # straight to the event, without the message objects in between.
+            parts = _committed_parts_in_frame(frame)
+            if parts is not None:
+                self.messages_received += 1
+                try:
+                    return self._on_reducer_outcome(parts, None, now, before_commit)
+                except ProtocolError as exc:
+                    self.failed = exc
+                    raise
+                except DecodeError as exc:
+                    err = ProtocolError(str(exc), what="rows of TransactionUpdate", cause=exc)
+                    self.failed = err
+                    raise err from exc
         try:
             msg = _decode_frame(frame)
         except ProtocolError as exc:
@@ -850,53 +867,76 @@ class Session:
     ) -> list[SessionEvent]:
         status = msg.status
         call = msg.reducer_call
-        name = call.reducer_name
         committed = type(status) is P.Committed
+        parts: CommittedParts = (
+            status.database_update.tables if isinstance(status, P.Committed) else (),
+            msg.timestamp,
+            msg.caller_identity,
+            msg.caller_connection_id,
+            call.reducer_name,
+            call.reducer_id,
+            call.args,
+            call.request_id,
+            int(msg.energy_quanta_used),
+            msg.total_host_execution_duration,
+            0,
+        )
+        return self._on_reducer_outcome(parts, None if committed else status, now, before_commit)
+
+    def _on_reducer_outcome(
+        self,
+        parts: CommittedParts,
+        failure: P.UpdateStatus | None,
+        now: float,
+        before_commit: BeforeCommit | None,
+    ) -> list[SessionEvent]:
+        """A TransactionUpdate, given as its fields; ``failure`` is its status unless it
+        committed (None)."""
+        tables, timestamp, caller, conn, name, reducer_id, raw_args, request_id = parts[:8]
+        committed = failure is None
         identity = self.identity
-        caller = msg.caller_identity
-        conn = msg.caller_connection_id
+        ours = self.connection_id
+        # The decoder shares its Identity/ConnectionId objects, so ``is`` usually decides.
         is_ours = (
             identity is not None
             and (caller is identity or caller == identity)
-            and conn == self.connection_id
+            and (conn is ours or conn == ours)
         )
         if not committed and name in _NO_REDUCER:
-            text = status.message if isinstance(status, P.Failed) else "out of energy"
+            text = failure.message if isinstance(failure, P.Failed) else "out of energy"
             log.warning("server reported an error: %s", text)
             return [ServerErrorEvent(text)]
-        pending = self._match_call(name, call.request_id, committed) if is_ours else None
+        pending = self._match_call(name, request_id, committed) if is_ours else None
         rdef = self.schema.reducers.get(name)
-        args: Any = None if rdef is None else self._reducer_args(rdef, name, call.args)
+        args: Any = None if rdef is None else self._reducer_args(rdef, name, raw_args)
         if committed:
             rstatus, error = _COMMITTED, None
-        elif isinstance(status, P.Failed):
-            rstatus, error = ReducerStatus.FAILED, status.message
+        elif isinstance(failure, P.Failed):
+            rstatus, error = ReducerStatus.FAILED, failure.message
         else:
             rstatus, error = ReducerStatus.OUT_OF_ENERGY, "out of energy"
         # Positional, unchecked (the message was checked when decoded): see ReducerEvent.
         event = _new_reducer_event(
             name,
             args,
-            call.args,
+            raw_args,
             caller,
             None if conn.is_zero() else conn,
-            msg.timestamp,
+            timestamp,
             rstatus,
             error,
-            int(msg.energy_quanta_used),
-            msg.total_host_execution_duration,
-            call.reducer_id,
+            parts[8],
+            parts[9],
+            reducer_id,
             # Ours but not pending (a NO_SUCCESS_NOTIFY call): the echoed id is still ours.
             pending.request_id
             if pending is not None
-            else (call.request_id if is_ours and committed and call.request_id else None),
+            else (request_id if is_ours and committed and request_id else None),
             is_ours,
             (now - pending.sent_at) if pending is not None else None,
         )
         if not committed:
             return [event]
-        assert isinstance(status, P.Committed)
-        tables = status.database_update.tables
         if not tables and self._restore is None:
             # Nothing to apply (a reducer that changed no subscribed row).
             return [event] if rdef is not None or is_ours else []

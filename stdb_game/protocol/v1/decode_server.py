@@ -70,7 +70,13 @@ from .wire import (
     truncated,
 )
 
-__all__ = ["decode_query_update", "decode_server_message"]
+__all__ = [
+    "CommittedParts",
+    "committed_parts_in_frame",
+    "committed_update_in_frame",
+    "decode_query_update",
+    "decode_server_message",
+]
 
 _EMPTY_ROWS = BsatnRowList.EMPTY
 _NO_OFFSETS = RowOffsets(())
@@ -335,22 +341,80 @@ def _transaction_update(data: bytes, off: int) -> tuple[TransactionUpdate, int]:
         return _transaction_update_checked(data, off)
 
 
+#: A committed ``TransactionUpdate`` as its fields, read in place: tables, timestamp, caller
+#: identity, caller connection id, reducer name, reducer id, args, request id, energy
+#: used (the quanta as an int, as session events carry it; the message wraps it in
+#: ``EnergyQuanta``), host execution duration, and last the offset just past the message.
+CommittedParts = tuple[
+    tuple[TableUpdate, ...],
+    Timestamp,
+    Identity,
+    ConnectionId,
+    str,
+    int,
+    bytes,
+    int,
+    int,
+    TimeDuration,
+    int,
+]
+
+
+def committed_update_in_frame(frame: bytes) -> TransactionUpdate | None:
+    """An uncompressed frame's committed ``TransactionUpdate``, read in place, or None.
+
+    The frame (compression byte 0, message tag 1) is read without first copying the
+    message out of it. None means "not the plain case": ``decode_server_message(frame[1:])``
+    then decides, and reports any error with its offset in the message.
+    """
+    parts = committed_parts_in_frame(frame)
+    return None if parts is None else _from_parts(parts)
+
+
+def committed_parts_in_frame(frame: bytes) -> CommittedParts | None:
+    """``committed_update_in_frame`` without building the message objects, for the session,
+    which needs only their fields (None: as there)."""
+    try:
+        parts = _committed_parts(frame, 2)
+    except _TX_FAST_ERRORS:
+        return None
+    return parts if parts[10] == len(frame) else None
+
+
 def _transaction_update_fast(data: bytes, off: int) -> tuple[TransactionUpdate, int]:
+    parts = _committed_parts(data, off)
+    return _from_parts(parts), parts[10]
+
+
+def _from_parts(parts: CommittedParts) -> TransactionUpdate:
+    tables, timestamp, identity, connection_id, name, reducer_id, args, request_id = parts[:8]
+    return _new_transaction_update(
+        _new_committed(_new_database_update(tables) if tables else _EMPTY_DATABASE_UPDATE),
+        timestamp,
+        identity,
+        connection_id,
+        _new_reducer_call(name, reducer_id, args, request_id),
+        _new_energy(parts[8]),
+        parts[9],
+    )
+
+
+def _committed_parts(data: bytes, off: int) -> CommittedParts:
     if data[off] != 0:
         raise _Slow  # Failed / OutOfEnergy: rare, not worth a second copy of the code
     count = U32.unpack_from(data, off + 1)[0]
     off += 5
     size = len(data)
     if count == 0:
-        update = _EMPTY_DATABASE_UPDATE
+        tables: tuple[TableUpdate, ...] = ()
     else:
         if count > size - off:
             raise _Slow
-        tables = []
+        found = []
         for _ in range(count):
             table, off = _table_update(data, off)
-            tables.append(table)
-        update = _new_database_update(tuple(tables))
+            found.append(table)
+        tables = tuple(found)
     micros, identity_raw, connection_raw, name_len = _TX_HEAD.unpack_from(data, off)
     off += 60
     end = off + name_len
@@ -370,15 +434,19 @@ def _transaction_update_fast(data: bytes, off: int) -> tuple[TransactionUpdate, 
     connection_id = _connection_ids.get(connection_raw)
     if connection_id is None:
         connection_id = _remember_connection_id(connection_raw)
-    return _new_transaction_update(
-        _new_committed(update),
+    return (
+        tables,
         _mk_ts(micros),
         identity,
         connection_id,
-        _new_reducer_call(name, reducer_id, args, request_id),
-        _new_energy(low | high << 64),
+        name,
+        reducer_id,
+        args,
+        request_id,
+        low | high << 64,
         _mk_dur(duration),
-    ), end + 28
+        end + 28,
+    )
 
 
 def _remember_identity(raw: bytes) -> Identity:
@@ -441,11 +509,15 @@ def _transaction_update_light(data: bytes, off: int) -> tuple[TransactionUpdateL
 def _identity_token(data: bytes, off: int) -> tuple[IdentityToken, int]:
     if off + 32 > len(data):
         raise truncated("IdentityToken.identity", off, 32, len(data))
-    identity = Identity(int.from_bytes(data[off : off + 32], "little"))
+    # Through the caches: our own later TransactionUpdates then carry these very objects,
+    # so the session's "is this ours" test is an identity check.
+    raw = data[off : off + 32]
+    identity = _identities.get(raw) or _remember_identity(raw)
     token, off = read_string(data, off + 32, "IdentityToken.token")
     if off + 16 > len(data):
         raise truncated("IdentityToken.connection_id", off, 16, len(data))
-    connection_id = ConnectionId(int.from_bytes(data[off : off + 16], "little"))
+    raw = data[off : off + 16]
+    connection_id = _connection_ids.get(raw) or _remember_connection_id(raw)
     return IdentityToken(identity, token, connection_id), off + 16
 
 

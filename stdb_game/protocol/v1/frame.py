@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..compression import COMPRESSION_THRESHOLD, Compression, compress, decompress
-from .decode_server import decode_server_message
+from .decode_server import committed_update_in_frame, decode_server_message
 from .encode_server import encode_server_message
 from .server_messages import ServerMessage
 from .wire import failure
@@ -24,6 +24,10 @@ def decode_server_frame(frame: bytes | bytearray | memoryview) -> ServerMessage:
         raise failure("empty frame (no compression byte)", "frame", 0)
     tag = buf[0]
     if tag == 0:
+        if len(buf) > 1 and buf[1] == 1:  # the most frequent message, read in place
+            msg = committed_update_in_frame(buf)
+            if msg is not None:
+                return msg
         return decode_server_message(buf[1:])
     if tag > 2:
         raise failure(f"unknown compression byte {tag} (0 none, 1 Brotli, 2 gzip)", "frame", 0)
