@@ -176,10 +176,21 @@ class FrameDecoder:
         """Consume whole frames from ``view[:end]``; return control frames and bytes used."""
         controls = self._no_controls
         messages = self.messages
+        short_limit = min(self.max_message_bytes, 125)
         pos = 0
         while end - pos >= 2:
             b0 = view[pos]
             b1 = view[pos + 1]
+            if b0 == 0x82 and b1 <= short_limit and self._fragments is None:
+                # The usual frame: a whole, unmasked binary message under 126 bytes. Same
+                # outcome as the general path below, with none of its other cases to test.
+                stop = pos + 2 + b1
+                if stop > end:
+                    break
+                messages.append(bytes(view[pos + 2 : stop]))
+                self.message_bytes += b1
+                pos = stop
+                continue
             length = b1 & 0x7F
             head = 2
             if length == 126:
