@@ -1304,13 +1304,21 @@ class Client:
         try:
             fn(*args)
         except Exception as exc:  # a user callback failed: report, never corrupt
-            self._tick_callback_errors += 1
-            log.exception("callback %s raised", where)
-            for hook in list(self._on_callback_error):
-                try:
-                    hook(exc, where)
-                except Exception:
-                    log.exception("on_callback_error hook raised")
+            self._callback_failed(exc, where)
+
+    def _callback_failed(self, exc: Exception, where: str) -> None:
+        """Count, log (call it inside the ``except``) and hand to the hooks one callback error.
+
+        The hot loops (row and reducer callbacks) call the callback in their own ``try``
+        and come here only on failure, so ``where`` is built only then.
+        """
+        self._tick_callback_errors += 1
+        log.exception("callback %s raised", where)
+        for hook in list(self._on_callback_error):
+            try:
+                hook(exc, where)
+            except Exception:
+                log.exception("on_callback_error hook raised")
 
     def _fire_list(self, lst: Sequence[Callable[..., Any]], where: str, *args: Any) -> None:
         for fn in list(lst):
@@ -1339,34 +1347,49 @@ class Client:
                 return
             ctx = ev.context
             # Each list is copied once per message (callbacks may unregister themselves).
+            # The calls are guarded inline (one ``try`` per call, free until it raises).
             if handle._on_insert and ev.inserts:
-                where = f"{ev.table_name}.on_insert"
                 fns = list(handle._on_insert)
                 for row in ev.inserts:
                     for fn in fns:
-                        self._guard(where, fn, ctx, row)
+                        try:
+                            fn(ctx, row)
+                        except Exception as exc:
+                            self._callback_failed(exc, f"{ev.table_name}.on_insert")
             if handle._on_delete and ev.deletes:
-                where = f"{ev.table_name}.on_delete"
                 fns = list(handle._on_delete)
                 for row in ev.deletes:
                     for fn in fns:
-                        self._guard(where, fn, ctx, row)
+                        try:
+                            fn(ctx, row)
+                        except Exception as exc:
+                            self._callback_failed(exc, f"{ev.table_name}.on_delete")
             if handle._on_update and ev.updates:
-                where = f"{ev.table_name}.on_update"
                 ufns = list(handle._on_update)
                 for old, new in ev.updates:
                     for ufn in ufns:
-                        self._guard(where, ufn, ctx, old, new)
+                        try:
+                            ufn(ctx, old, new)
+                        except Exception as exc:
+                            self._callback_failed(exc, f"{ev.table_name}.on_update")
         elif t is ReducerEvent:
             assert isinstance(ev, ReducerEvent)
             if ev.round_trip is not None:
                 self.stats.last_rtt = ev.round_trip
                 self.stats.rtt_samples.append(ev.round_trip)
             named = self._on_reducer.get(ev.reducer_name)
-            if named:  # no label built (or list copied) for reducers nobody listens to
-                self._fire_list(named, f"on_reducer({ev.reducer_name})", ev)
+            if named:
+                for rfn in list(named):
+                    try:
+                        rfn(ev)
+                    except Exception as exc:
+                        self._callback_failed(exc, f"on_reducer({ev.reducer_name})")
             if self._on_any_reducer:
-                self._fire_list(self._on_any_reducer, "on_any_reducer", ev)
+                for rfn in list(self._on_any_reducer):
+                    try:
+                        rfn(ev)
+                    except Exception as exc:
+                        self._callback_failed(exc, "on_any_reducer")
         elif t is ConnectedEvent:
             assert isinstance(ev, ConnectedEvent)
             self._on_connected(ev)
