@@ -218,6 +218,11 @@ class ClientStats:
         return (m1 - m0) / dt, (b1 - b0) / dt, (o1 - o0) / dt
 
 
+#: ``Client(incremental_decode_bytes=...)`` by default: a frame this big holds thousands of
+#: rows (tens of milliseconds to apply), far more than a frame's budget; smaller ones are
+#: applied whole as they come.
+DEFAULT_INCREMENTAL_DECODE_BYTES = 64 * 1024
+
 #: Rows decoded per step of a message prepared across ticks: small enough that a step
 #: overshoots a 2 ms budget by well under a millisecond.
 _STEP_ROWS = 512
@@ -435,7 +440,7 @@ class Client:
         inbound_queue_limit: int = 4096,
         budget_ms: float | None = 4.0,
         max_messages: int | None = None,
-        incremental_decode_bytes: int | None = None,
+        incremental_decode_bytes: int | None = DEFAULT_INCREMENTAL_DECODE_BYTES,
         stall_threshold: float = 10.0,
         keepalive_interval: float | None = 15.0,
         keepalive_timeout: float | None = 15.0,
@@ -461,9 +466,8 @@ class Client:
         self.inbound_queue_limit = inbound_queue_limit
         self.budget_ms = budget_ms
         self.max_messages = max_messages
-        #: Opt-in: messages at least this big (bytes) are decoded across ticks under a time
-        #: budget, then applied whole (``docs/tick.md``). None (the default) applies every
-        #: message within one tick.
+        #: Under a time budget, messages at least this big (bytes) are decoded across ticks,
+        #: then applied whole (``docs/tick.md``). None applies every message within one tick.
         self.incremental_decode_bytes = incremental_decode_bytes
         self.stall_threshold = stall_threshold
         for what, value in (("keepalive_interval", keepalive_interval),
