@@ -32,6 +32,7 @@ class TableDiff(Generic[RowT]):
         "_new_multi",
         "_new_rows",
         "_recount",
+        "_staged",
         "_table",
         "_version",
         "deletes",
@@ -71,6 +72,8 @@ class TableDiff(Generic[RowT]):
         self._gone_bytes = gone_bytes
         self._gone_rows = gone_rows
         self._recount = recount
+        #: What ``commit`` swaps in when ``TableCache.prepare_steps`` built it ahead.
+        self._staged: Any = None
 
     @property
     def is_empty(self) -> bool:
@@ -123,6 +126,7 @@ def new_table_diff(
     d._gone_bytes = gone_bytes
     d._gone_rows = gone_rows
     d._recount = recount
+    d._staged = None
     return d
 
 

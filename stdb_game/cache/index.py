@@ -189,6 +189,20 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         if self._sorted is not None:
             self._sync_sorted(removed, added, by_key)
 
+    def staged_copy(self) -> UniqueIndex[RowT]:
+        """A private copy to apply a commit's changes to ahead of time (``adopt`` it later)."""
+        twin: UniqueIndex[RowT] = UniqueIndex(self.columns, self.key_of)
+        twin.rows_by_key = dict(self.rows_by_key)
+        twin.shadowed = {k: list(v) for k, v in self.shadowed.items()}
+        twin._sorted = None if self._sorted is None else list(self._sorted)
+        return twin
+
+    def adopt(self, twin: UniqueIndex[RowT]) -> None:
+        """Take over the state of a ``staged_copy`` that has had the commit applied."""
+        self.rows_by_key = twin.rows_by_key
+        self.shadowed = twin.shadowed
+        self._sorted = twin._sorted
+
     def _remove_checked(self, removed_rows: Sequence[RowT]) -> list[Any]:
         """Row-by-row removal, idempotent; promotes a shadowed row when its twin leaves."""
         by_key = self.rows_by_key
