@@ -191,10 +191,11 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
 
     def staged_copy(self) -> UniqueIndex[RowT]:
         """A private copy to apply a commit's changes to ahead of time (``adopt`` it later)."""
-        twin: UniqueIndex[RowT] = UniqueIndex(self.columns, self.key_of)
+        twin: UniqueIndex[RowT] = UniqueIndex(self.columns, self.key_of, self._order)
         twin.rows_by_key = dict(self.rows_by_key)
         twin.shadowed = {k: list(v) for k, v in self.shadowed.items()}
         twin._sorted = None if self._sorted is None else list(self._sorted)
+        twin._order_keys = list(self._order_keys)  # kept in step with _sorted
         return twin
 
     def adopt(self, twin: UniqueIndex[RowT]) -> None:
@@ -202,6 +203,7 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         self.rows_by_key = twin.rows_by_key
         self.shadowed = twin.shadowed
         self._sorted = twin._sorted
+        self._order_keys = twin._order_keys
 
     def _remove_checked(self, removed_rows: Sequence[RowT]) -> list[Any]:
         """Row-by-row removal, idempotent; promotes a shadowed row when its twin leaves."""

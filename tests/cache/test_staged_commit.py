@@ -13,9 +13,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from cache_helpers import ITEM, events, item
+from cache_helpers import ITEM, enc, events, item
 
 from stdb_game.cache import StaleDiffError, TableCache
+from stdb_game.sats import types as t
 
 N = 3000  # above the staging threshold (2048 changed rows)
 
@@ -129,3 +130,47 @@ def test_a_table_changed_during_staging_drops_the_copies() -> None:
     expected = filled()
     expected.apply([], other)
     assert state(t) == state(expected)
+
+
+# score(id u32 pk, points f64 unique): float keys sort by an order key (NaN last), kept in
+# a list beside the sorted keys, which the staged copies must carry too. The table is big
+# enough that a staged commit (over 2048 rows) updates the sorted keys in place.
+SCORE = t.ProductType([("id", t.U32), ("points", t.F64)], name="Score")
+BIG = 40_000
+
+
+def score(sid: int, points: float) -> bytes:
+    return enc(SCORE, sid, points)
+
+
+def scores() -> TableCache[Any]:
+    s = TableCache("score", SCORE, primary_key=0, unique_columns=[1])
+    s.apply([], [score(i, i * 0.5 - 7000.0) for i in range(BIG)])
+    s.range(1, -600.0, 600.0)  # the sorted keys and their order keys exist
+    return s
+
+
+def test_a_staged_commit_keeps_the_order_keys_of_a_float_index_in_step() -> None:
+    changed = range(0, 2 * 1100, 2)
+    deletes = [score(i, i * 0.5 - 7000.0) for i in changed]
+    inserts = [score(i, 20_000.0 + i) for i in changed] + [score(BIG, float("nan"))]
+    reference = scores()
+    reference.commit(reference.prepare(deletes, inserts))
+    staged = scores()
+    diff = drive(staged.prepare_steps(deletes, inserts, chunk_rows=64))
+    assert diff._staged is not None
+    staged.commit(diff)
+
+    def ranges(tc: TableCache[Any]) -> list[list[int]]:
+        """The ids in each range, in key order (ids, as NaN != NaN in the rows)."""
+        bounds = ((-7000.0, -6990.0), (-600.0, 600.0), (20_000.0, 20_010.0), (21_000.0, None))
+        return [[r.id for r in tc.range(1, lo, hi)] for lo, hi in bounds]
+
+    expected = ranges(reference)
+    assert [len(r) for r in expected] == [10, 2400, 5, 601]
+    assert expected[3][-1] == BIG  # NaN sorts after every number
+    assert ranges(staged) == expected
+    later = [score(BIG + 1, 20_000.5), score(BIG + 2, -6999.0)]
+    staged.apply([], later)
+    reference.apply([], later)
+    assert ranges(staged) == ranges(reference)
