@@ -132,8 +132,9 @@ def summary(results: dict[str, Any], machine: Machine) -> str:
         "",
         "Absolute targets are stated for the issue's reference machine, where the official SDK "
         "decodes ~0.85-1.0 M fixed-width inserts/s, ~0.44 M updates/s, ~0.2 M chat rows/s and "
-        "an empty TransactionUpdate in ~7 µs. This machine is slower, so each figure is also "
-        "scaled to that machine by the official SDK's own speed here (ours/official ratio "
+        "an empty TransactionUpdate in ~7 µs. Machines differ (this one has run from about "
+        "as fast to half as fast), so each figure is also scaled to that machine by the "
+        "official SDK's own speed here (ours/official ratio "
         "times its reference figure; tick figures by the empty-TransactionUpdate factor). The "
         "ratio is the measured claim; the scaled column is an estimate.",
         "",
