@@ -145,3 +145,96 @@ def test_malformed_uncompressed_updates_fail_with_the_checked_decoders_errors() 
     with pytest.raises(ProtocolError, match="energy_quanta_used: truncated"):
         s.receive(frame[:-3])
     assert s.failed is not None
+
+
+# ---- both roads: a frame read in place, and the same frame as a decoded message ------------
+
+ROADS = ("in place", "decoded message")
+
+
+def feed(s: Session, frame: bytes, road: str, now: float) -> list[Any]:
+    """``road`` 'in place': ``Session.receive`` (a committed update is read in place);
+    'decoded message': the full decoder's message through ``receive_message``."""
+    assert frame[0] == 0  # uncompressed, so the in-place road is open to it
+    if road == "in place":
+        return s.receive(frame, now)
+    return s.receive_message(P.decode_server_message(frame[1:]), now)
+
+
+def test_a_no_success_notify_commit_reports_its_own_request_id_on_both_roads() -> None:
+    seen = []
+    for road in ROADS:
+        s, server = session()
+        full, _ = s.call_reducer("set_x", (1, 5), now=1.0)
+        quiet, _ = s.call_reducer(
+            "set_x", (2, 7), now=2.0, flags=P.CallReducerFlags.NO_SUCCESS_NOTIFY
+        )
+        frame = server.transaction(
+            "set_x", (2, 7), deletes={"player": [(2, 0)]}, inserts={"player": [(2, 7)]},
+            request_id=quiet,
+        )  # fmt: skip
+        ev, rows = events = feed(s, frame, road, 3.0)
+        assert isinstance(ev, ReducerEvent) and isinstance(rows, TableChangeEvent)
+        # Ours, never pending: its own echoed id, no round trip, and the earlier full-update
+        # call keeps waiting for its own answer.
+        assert ev.is_ours and ev.request_id == quiet and ev.round_trip is None
+        assert ev.status is ReducerStatus.COMMITTED and ev.args == (2, 7)
+        assert ev.energy_quanta_used == 1000 and type(ev.energy_quanta_used) is int
+        assert [c.request_id for c in s.pending_calls] == [full]
+        assert rows.updates == [(Player(2, 0), Player(2, 7))]
+        assert rows.context.reducer_event is ev
+        # Another client's commit echoing the same number is not ours and carries no id.
+        (other,) = feed(s, server.transaction("set_x", (1, 1), caller=OTHER, request_id=quiet),
+                        road, 4.0)  # fmt: skip
+        assert isinstance(other, ReducerEvent)
+        assert not other.is_ours and other.request_id is None
+        # Ours with request id 0: no id to report, and no pending call taken.
+        (zero,) = feed(s, server.transaction("set_x", (1, 5)), road, 5.0)
+        assert isinstance(zero, ReducerEvent)
+        assert zero.is_ours and zero.request_id is None and zero.round_trip is None
+        assert [c.request_id for c in s.pending_calls] == [full]
+        (answer,) = feed(s, server.transaction("set_x", (1, 5), request_id=full), road, 6.0)
+        assert isinstance(answer, ReducerEvent)
+        assert answer.request_id == full and answer.round_trip == pytest.approx(5.0)
+        assert not s.pending_calls
+        seen.append([_fields(events), other, zero, answer])
+    assert seen[0] == seen[1]
+
+
+def test_out_of_energy_on_both_roads() -> None:
+    seen = []
+    for road in ROADS:
+        s, server = session()
+        first, _ = s.call_reducer("set_x", (1, 5), now=1.0)
+        second, _ = s.call_reducer("set_x", (2, 5), now=2.0)
+        # A 2.0 server echoes the real id: matched by it, not by the oldest call of the name.
+        (ev,) = feed(s, server.transaction("set_x", (2, 5), out_of_energy=True,
+                                           request_id=second), road, 3.0)  # fmt: skip
+        assert isinstance(ev, ReducerEvent)
+        assert ev.status is ReducerStatus.OUT_OF_ENERGY and ev.error == "out of energy"
+        assert ev.is_ours and ev.request_id == second and ev.round_trip == pytest.approx(1.0)
+        assert ev.args == (2, 5)
+        assert ev.energy_quanta_used == 1000 and type(ev.energy_quanta_used) is int
+        # Request id 0 (servers up to 1.12): the oldest pending call of that name.
+        (old,) = feed(s, server.transaction("set_x", (1, 5), out_of_energy=True), road, 4.0)
+        assert isinstance(old, ReducerEvent)
+        assert old.status is ReducerStatus.OUT_OF_ENERGY
+        assert old.request_id == first and old.round_trip == pytest.approx(3.0)
+        assert not s.pending_calls
+        # Outside any reducer: a server error, no reducer event.
+        assert feed(s, server.transaction("<none>", b"", out_of_energy=True), road, 5.0) == [
+            ServerErrorEvent("out of energy")
+        ]
+        assert s.cache.table("player").find(1) == Player(1, 0)  # nothing applied
+        seen.append([ev, old])
+    assert seen[0] == seen[1]
+
+
+def test_the_frame_decoders_in_place_read_gives_the_checked_message() -> None:
+    _, server = session()
+    frame = server.transaction("set_x", (1, 5), inserts={"player": [(3, 3)]}, request_id=9)
+    fast = P.decode_server_frame(frame)
+    assert fast == P.decode_server_message(frame[1:])
+    assert isinstance(fast, P.TransactionUpdate)
+    assert fast.energy_quanta_used == P.EnergyQuanta(1000)  # wrapped, not the bare int
+    assert fast.reducer_call.request_id == 9
