@@ -1102,7 +1102,8 @@ class Client:
         """Do this frame's networking; never blocks. See ``docs/tick.md``.
 
         ``budget_ms`` bounds the time spent applying messages (None = no limit) and
-        ``max_messages`` their number; at least one queued message is applied per tick.
+        ``max_messages`` their number; each tick applies at least one queued message, or
+        runs at least one step of a big one being prepared across ticks.
         """
         if self._in_tick:  # before anything changes: a refused tick leaves no trace
             raise StdbError("tick() was called from inside a callback; callbacks run in tick()")
