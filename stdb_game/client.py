@@ -902,6 +902,7 @@ class Client:
                         "inbound_queue_limit": self.inbound_queue_limit,
                         "budget_ms": self.budget_ms,
                         "max_messages": self.max_messages,
+                        "incremental_decode_bytes": self.incremental_decode_bytes,
                         "stall_threshold": self.stall_threshold,
                         "reconnect": self.reconnect_policy.enabled,
                     },

@@ -132,6 +132,8 @@ class _Driver:
             "budget_ms": None,
             "max_messages": None,
             "stall_threshold": float(settings.get("stall_threshold", 10.0)),
+            # Absent from recordings made while messages were applied whole by default.
+            "incremental_decode_bytes": _positive_int(settings.get("incremental_decode_bytes")),
             "transport_factory": self._factory,
             "clock": self.clock,
             "rng": random.Random(0),
@@ -306,11 +308,17 @@ class _Driver:
             elif t is EndRecord:
                 ended = True
         self.clock.now = step.tick.now
+        budget: float | None = None
         if step.end is None:
             limit: int | None = None  # torn last tick: its applied count was never written
+        elif step.end.applied:
+            limit = step.end.applied
         else:
-            limit = max(step.end.applied, 1)
-        self.client.tick(budget_ms=None, max_messages=limit)
+            # Nothing applied: an idle tick, or one that only prepared a big message in
+            # steps (a tick with something queued applies nothing only then). A zero
+            # budget replays that as one step; the tick that applied it finishes it.
+            limit, budget = 1, 0.0
+        self.client.tick(budget_ms=budget, max_messages=limit)
         self.last_tick = step.tick.index
         if self.allow is not None:
             log.warning("replay: the client did not reconnect in tick %d", step.tick.index)
@@ -390,3 +398,10 @@ def replay_session(
         client_options=client_options or {},
     )
     return driver.run(until_tick)
+
+
+def _positive_int(value: object) -> int | None:
+    """A recorded positive integer setting, or None when absent or not one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None

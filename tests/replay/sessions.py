@@ -207,6 +207,36 @@ def budget_kwargs() -> dict[str, Any]:
     return {"budget_ms": 4.0, "inbound_queue_limit": 5}
 
 
+def big(g: Game) -> None:
+    """A message over 64 KiB prepared across ticks (the default), a call made from one of its
+    callbacks, and a small message queued behind it."""
+    c = g.client
+    c.connect()
+    g.serve(lambda s: s.identity_token(TOKEN))
+    g.tick()
+    players = g.subscribe("SELECT * FROM player")
+    c.db.player.on_insert(
+        lambda ctx, row: c.call_reducer("set_x", row.id, 1) if row.id == 7 else None
+    )
+    g.tick()
+    g.serve(
+        lambda s: s.subscribe_applied(players.query_id, {"player": [(i, 0) for i in range(6000)]})
+    )
+    g.serve(
+        lambda s: s.transaction(
+            "set_x", (1, 2), deletes={"player": [(1, 0)]}, inserts={"player": [(1, 2)]},
+            caller=OTHER, caller_connection_id=OTHER_CONN,
+        )
+    )  # fmt: skip
+    for _ in range(12):
+        g.tick()
+    c.disconnect()
+
+
+def big_kwargs() -> dict[str, Any]:
+    return {"budget_ms": 2.0}
+
+
 def reconnect(g: Game) -> None:
     """A dropped socket, a reconnect that reconciles the cache, then a stall."""
     c = g.client
@@ -327,3 +357,6 @@ SCRIPTS = {
         Script("chat", chat, schema=chat_schema, compression=P.Compression.GZIP, token=LONG_TOKEN),
     ]
 }
+
+#: Not in SCRIPTS (those each have a stored fixture): a big message prepared across ticks.
+BIG = Script("big", big, client_kwargs=big_kwargs, clock_step=0.0005)

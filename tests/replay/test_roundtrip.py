@@ -16,7 +16,7 @@ from stdb_game.replay import (
     replay_session,
 )
 
-from .sessions import SCRIPTS, Game, run_against_recording, run_live
+from .sessions import BIG, SCRIPTS, Game, run_against_recording, run_live
 
 
 def _record(name: str, tmp_path: Path) -> tuple[Game, Path]:
@@ -60,6 +60,23 @@ def test_until_tick_stops_with_the_cache_of_that_tick(until: int, tmp_path: Path
     assert result.cache() == live.snapshots[until]
     assert result.events is not None
     assert result.events.entries == [e for e in live.log.entries if e[0] < until]
+
+
+def test_a_message_prepared_across_ticks_is_replayed_in_the_same_ticks(tmp_path: Path) -> None:
+    """Recorded ticks that only prepared a big message apply nothing on replay either: the
+    message, the call made from its callback and the message behind it land in the recorded
+    ticks, and the recording keeps the client's incremental_decode_bytes."""
+    path = tmp_path / "big.stdbrec"
+    live = run_live(BIG, path)
+    applied = [e for e in live.log.entries if e[1] == "applied"]
+    assert applied and applied[0][0] > 2  # it took several ticks live
+    recording = read_recording(path)
+    assert recording.connections[0].params["settings"]["incremental_decode_bytes"] == 64 * 1024
+    result = replay_session(path, BIG.schema())
+    assert result.events is not None
+    assert result.events.first_difference(live.log.entries) is None
+    assert result.differences == []  # the set_x call went out in the recorded tick
+    assert result.cache() == live.snapshots[max(live.snapshots)]
 
 
 def test_budget_grouping_is_replayed_whatever_the_replay_budget(tmp_path: Path) -> None:
