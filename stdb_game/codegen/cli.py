@@ -62,6 +62,24 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
+def _module_schema(path: str) -> dict[str, Any] | None:
+    """The schema of a module file from its declarations (its ``init`` never runs); None,
+    with the module's own traceback printed, if importing the file raised."""
+    from ..devserver import module_schema_json
+    from ..devserver.usertb import user_traceback
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"module file not found: {path}")
+    try:
+        return module_schema_json(path)
+    except StdbError:
+        raise
+    except Exception as exc:
+        print(f"stdb-game generate: module {path} raised while loading:", file=sys.stderr)
+        print(user_traceback(exc), file=sys.stderr, end="")
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``stdb-game generate``; returns the exit code."""
     from .generator import generate, load_schema_file, parse_schema_text
@@ -78,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
                 raw = load_schema_file(args.schema)
                 source = Path(args.schema).name
         elif args.module is not None:
-            from ..devserver import Database
-
-            raw = Database.open(args.module).schema_json()
+            declared = _module_schema(args.module)
+            if declared is None:
+                return 1
+            raw = declared
             source = Path(args.module).name
         else:
             if not args.database:

@@ -6,6 +6,7 @@ Engine API -- no networking, no threads, no clock: every call takes its timestam
                        timestamp=None, seed=None, fsync=True)
     db.name, db.identity, db.owner            # database identity; the owner sees private tables
     db.schema_json() -> dict                  # RawModuleDef v9 (GET /schema?version=9)
+    module_schema_json(module_path_or_Module) -> dict   # the same, without opening (no init)
     db.tables: dict[str, TableInfo]           # name, table_id (4097+), row_type, primary_key,
                                               # public, indexes, scheduled_reducer, columns
     db.reducers: dict[str, ReducerInfo]       # name, reducer_id (= position), params, lifecycle
@@ -60,7 +61,7 @@ RFC 3339 strings for Timestamp), another column, or ``:sender``; AND/OR/parenthe
 
 from __future__ import annotations
 
-from .database import Database, load_module
+from .database import Database, load_module, module_schema_json
 from .errors import (
     CommitLogError,
     LifecycleCallError,
@@ -94,4 +95,5 @@ __all__ = [
     "UniqueViolation",
     "load_module",
     "mint_identity",
+    "module_schema_json",
 ]

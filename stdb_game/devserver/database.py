@@ -41,7 +41,7 @@ from .scheduler import Scheduler
 from .storage import TableStore
 from .transaction import Transaction
 
-__all__ = ["Database", "load_module"]
+__all__ = ["Database", "load_module", "module_schema_json"]
 
 log = logging.getLogger(__name__)
 LOG_FILE = "commitlog.stdb"
@@ -74,6 +74,18 @@ def load_module(path: str | Path) -> Module:
     if len(mods) != 1:
         raise ModuleError(f"{path} must define exactly one Module (found {len(mods)})")
     return mods[0]
+
+
+def module_schema_json(module: Module | str | Path) -> dict[str, Any]:
+    """RawModuleDef v9 JSON from the module's declarations alone: no ``init``, no data.
+
+    Code generation needs only the shape; running ``init`` would make it as slow as the
+    module's seeding and fail whenever ``init`` does.
+    """
+    from .schema import module_def_json
+
+    mod = module if isinstance(module, Module) else load_module(module)
+    return module_def_json(mod.build())
 
 
 def _schema_fingerprint(schema: dict[str, Any]) -> str:
