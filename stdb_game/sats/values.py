@@ -42,6 +42,28 @@ def _parse_hex(text: str, nbytes: int, what: str) -> int:
     return int(s, 16)
 
 
+def _check_int(value: object, bits: int, what: str) -> None:
+    """The constructor takes the id as an int; other forms have their own constructors."""
+    if type(value) is not int:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"{what}() takes the id as an int; build one from its {bits // 8} "
+                f"little-endian wire bytes with {what}.from_bytes(data), or from hex text "
+                f"with {what}.from_hex(text)"
+            )
+        if isinstance(value, str):
+            raise TypeError(
+                f"{what}() takes the id as an int; for hex text use {what}.from_hex(text)"
+            )
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(
+                f"{what}() takes the id as an int, got {type(value).__name__}; see also "
+                f"{what}.from_hex and {what}.from_bytes"
+            )
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f"{what} must be an unsigned {bits}-bit integer, got {value}")
+
+
 class Identity:
     """A 256-bit SpacetimeDB identity (a user or a database)."""
 
@@ -50,8 +72,7 @@ class Identity:
     NBYTES = 32
 
     def __init__(self, value: int) -> None:
-        if not 0 <= value < 1 << 256:
-            raise ValueError("Identity must be an unsigned 256-bit integer")
+        _check_int(value, 256, "Identity")
         object.__setattr__(self, "_value", value)
 
     @classmethod
@@ -106,6 +127,8 @@ class Identity:
         return self._value < other._value
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_value"):  # __new__ without __init__ (copy tools, mocks)
+            return "Identity(<no value>)"
         return f"Identity({self.to_hex()!r})"
 
     def __str__(self) -> str:
@@ -123,8 +146,7 @@ class ConnectionId:
     NBYTES = 16
 
     def __init__(self, value: int) -> None:
-        if not 0 <= value < 1 << 128:
-            raise ValueError("ConnectionId must be an unsigned 128-bit integer")
+        _check_int(value, 128, "ConnectionId")
         object.__setattr__(self, "_value", value)
 
     @classmethod
@@ -172,6 +194,8 @@ class ConnectionId:
         return hash(("ConnectionId", self._value))
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_value"):
+            return "ConnectionId(<no value>)"
         return f"ConnectionId({self.to_hex()!r})"
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from stdb_game.errors import DecodeError, EncodeError
 from stdb_game.sats import codec
 from stdb_game.sats import types as t
 from stdb_game.sats.types import AlgebraicType
-from stdb_game.sats.values import Identity, SumValue, Timestamp
+from stdb_game.sats.values import ConnectionId, Identity, SumValue, Timestamp
 
 from .strategies import SETTINGS, algebraic_types, types_and_wire_bytes
 
@@ -407,3 +407,33 @@ def test_deep_recursive_value_is_a_decode_error_on_every_entry_point() -> None:
         with pytest.raises(DecodeError, match="nested too deeply") as info:
             call()
         assert info.value.offset == offset, name
+
+
+# ---- Identity / ConnectionId constructors ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, nbytes", [(Identity, 32), (ConnectionId, 16)])
+def test_id_constructors_refuse_bytes_and_text_and_name_the_right_constructor(
+    cls: Any, nbytes: int
+) -> None:
+    name = cls.__name__
+    with pytest.raises(TypeError, match=rf"{name}\.from_bytes\(data\)"):
+        cls(b"\x01" * nbytes)
+    with pytest.raises(TypeError, match=rf"{name}\.from_hex\(text\)"):
+        cls("01" * nbytes)
+    with pytest.raises(TypeError, match="got float"):
+        cls(1.0)
+    with pytest.raises(TypeError, match="got bool"):
+        cls(True)
+    with pytest.raises(ValueError, match=f"unsigned {nbytes * 8}-bit integer, got -1"):
+        cls(-1)
+    with pytest.raises(ValueError, match="unsigned"):
+        cls(1 << (nbytes * 8))
+    # The constructors the messages point to do build the value.
+    assert cls.from_bytes(b"\x01" + b"\x00" * (nbytes - 1)) == cls(1)
+    assert cls.from_hex("00" * (nbytes - 1) + "01") == cls(1)
+
+
+def test_an_id_without_a_value_still_has_a_repr() -> None:
+    assert repr(Identity.__new__(Identity)) == "Identity(<no value>)"
+    assert repr(ConnectionId.__new__(ConnectionId)) == "ConnectionId(<no value>)"
