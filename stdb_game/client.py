@@ -283,8 +283,10 @@ class TableHandle:
         return _register(self._on_update, fn)
 
     def on_before_delete(self, fn: Callable[[RowEventContext, Any], None]) -> CallbackHandle:
-        """Runs before the message is written to the cache, for rows about to go (the old
-        row of an update included): the cache still holds them."""
+        """Runs before the message is written to the cache, for each row really leaving it
+        (its count goes to 0), while the cache still holds it. Not for the old row of an
+        update, which ``on_update`` reports: a "despawn before delete" handler must not
+        fire on every move (the C# SDK's ``OnBeforeDelete`` rule)."""
         return _register(self._on_before_delete, fn)
 
     @property
@@ -1337,12 +1339,9 @@ class Client:
                 continue
             cbs = handle._on_before_delete
             where = f"{td.table_name}.on_before_delete"
-            for row in td.deletes:
+            for row in td.deletes:  # rows leaving the cache; updates' old rows are not
                 for fn in list(cbs):
                     self._guard(where, fn, ctx, row)
-            for old, _new in td.updates:
-                for fn in list(cbs):
-                    self._guard(where, fn, ctx, old)
 
     def _dispatch(self, ev: SessionEvent) -> None:
         t = type(ev)

@@ -1329,3 +1329,34 @@ def test_identity_is_none_after_connect_until_a_tick_reads_the_identity_token() 
     assert client.identity is None and not client.is_connected and seen == []
     assert client.run_until(lambda: client.identity is not None, timeout=5)
     assert client.identity == server.identity and seen == [server.identity]
+
+
+def test_on_before_delete_fires_only_for_rows_leaving_the_cache() -> None:
+    """Not for an update's old row (a despawn handler must not fire on every move), not
+    for a row another subscription still holds (count 2 -> 1); only at count 1 -> 0."""
+    client, server = connected_client()
+    a = client.subscribe("SELECT * FROM player")
+    b = client.subscribe("SELECT * FROM player WHERE id = 1")
+    server.send(server.subscribe_applied(a.query_id, {"player": [(1, 0), (2, 0)]}))
+    server.send(server.subscribe_applied(b.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    despawned: list[tuple[str, Any, bool]] = []
+    client.db.player.on_before_delete(
+        lambda ctx, row: despawned.append(
+            (ctx.cause.value, row, client.db.player.find(row.id) is not None)
+        )
+    )
+    moved: list[tuple[Any, Any]] = []
+    client.db.player.on_update(lambda ctx, old, new: moved.append((old, new)))
+    server.send(server.transaction("set_x", (2, 5), deletes={"player": [(2, 0)]},
+                                   inserts={"player": [(2, 5)]}))  # fmt: skip
+    client.tick()
+    assert moved == [(Player(2, 0), Player(2, 5))] and despawned == []
+    server.send(server.unsubscribe_applied(b.query_id, {"player": [(1, 0)]}))
+    client.tick()
+    assert despawned == [] and client.db.player.count() == 2  # row 1 still held by `a`
+    server.send(server.transaction("spawn", (), deletes={"player": [(1, 0), (2, 5)]}))
+    client.tick()
+    # Both really leave: each seen while the cache still holds it.
+    assert despawned == [("reducer", Player(1, 0), True), ("reducer", Player(2, 5), True)]
+    assert client.db.player.count() == 0

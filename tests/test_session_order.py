@@ -139,7 +139,7 @@ def test_subscription_error_without_a_query_id_errors_every_subscription_then_de
 def test_on_reducer_fires_before_on_any_reducer_and_both_before_row_callbacks() -> None:
     client, server = connected_client()
     sub = client.subscribe("SELECT * FROM player")
-    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0)]}))
+    server.send(server.subscribe_applied(sub.query_id, {"player": [(1, 0), (2, 0)]}))
     client.tick()
     log: list[str] = []
     _row_log(client, "player", log)
@@ -150,11 +150,14 @@ def test_on_reducer_fires_before_on_any_reducer_and_both_before_row_callbacks() 
     client.call_reducer("set_x", 1, 5)
     server.send(
         server.transaction(
-            "set_x", (1, 5), deletes={"player": [(1, 0)]}, inserts={"player": [(1, 5)]}
+            "set_x", (1, 5), deletes={"player": [(1, 0), (2, 0)]}, inserts={"player": [(1, 5)]}
         )
     )
     client.tick()
-    assert log == ["before 1", "set_x #1", "set_x #2", "any set_x", "update 1:0->5"]
+    # Row 2 leaves (on_before_delete, before everything); row 1 is updated (no before_delete).
+    assert log == [
+        "before 2", "set_x #1", "set_x #2", "any set_x", "delete 2", "update 1:0->5"
+    ]  # fmt: skip
 
 
 def test_row_callbacks_per_table_inserts_then_deletes_then_updates_in_message_order() -> None:
@@ -179,11 +182,10 @@ def test_row_callbacks_per_table_inserts_then_deletes_then_updates_in_message_or
     )
     client.tick()
     assert log == [
-        # on_before_delete first, for the whole message: deleted rows, then updates' old rows
+        # on_before_delete first, for the whole message: only the rows leaving the cache
+        # (updates' old rows are not leaving; on_update reports them)
         "before 2",
         "before 4",
-        "before 3",
-        "before 1",
         # tables in the order they first appear; per table inserts, deletes, updates
         "item insert 10",
         "item delete 9",

@@ -320,7 +320,8 @@ class TableView(Generic[RowT]):
         return self.handle.on_delete(fn)
 
     def on_before_delete(self, fn: Callable[[RowEventContext, RowT], None]) -> CallbackHandle:
-        """``fn(ctx, row)`` before a message removes ``row``, while the cache still holds it."""
+        """``fn(ctx, row)`` before a message removes ``row``, while the cache still holds it
+        (rows leaving the cache only: not the old row of an update)."""
         return self.handle.on_before_delete(fn)
 
     def _on_update(self, fn: Callable[[RowEventContext, RowT, RowT], None]) -> CallbackHandle:
