@@ -26,6 +26,7 @@ from .commitlog import CommitLog
 from .context import ReducerContext
 from .errors import (
     CommitLogError,
+    InitError,
     LifecycleCallError,
     ModuleError,
     ReducerArgsError,
@@ -40,6 +41,7 @@ from .results import ReducerInfo, TableChange, TableInfo, TxResult
 from .scheduler import Scheduler
 from .storage import TableStore
 from .transaction import Transaction
+from .usertb import user_traceback
 
 __all__ = ["Database", "load_module", "module_schema_json"]
 
@@ -119,6 +121,8 @@ class Database:
         self.tx_offset = 0
         self._log: CommitLog | None = None
         self._creating = False
+        #: what the reducer run by ``_create`` raised, kept for InitError
+        self._raised: BaseException | None = None
         self.init_result: TxResult | None = None
         self.tables: dict[str, TableInfo] = {
             n: TableInfo(
@@ -203,12 +207,14 @@ class Database:
         if rd is None:
             return
         self._creating = True
+        self._raised = None
         try:
             res = self._run(rd, (), b"", self.owner, None, now)
         finally:
             self._creating = False
         if not res.committed:
-            raise ModuleError(f"init reducer failed: {res.error}")
+            cause, self._raised = self._raised, None
+            raise InitError(f"init reducer failed: {res.error}", cause)
         self.init_result = res
 
     def _replay(self, records: list[Any], now: Timestamp) -> None:
@@ -310,8 +316,10 @@ class Database:
         except Exception as exc:
             tx.rollback()
             error = str(exc) or type(exc).__name__
-            if not isinstance(exc, (ReducerError, ValueError, EncodeError)):
-                log.info("reducer %s raised", rd.name, exc_info=True)
+            if self._creating:
+                self._raised = exc  # InitError carries it; no log line of its own
+            elif not isinstance(exc, (ReducerError, ValueError, EncodeError)):
+                log.info("reducer %s raised:\n%s", rd.name, user_traceback(exc).rstrip())
         except asyncio.CancelledError:  # the host's own cancellation, not the module's doing
             tx.rollback()
             raise
@@ -320,6 +328,8 @@ class Database:
             # failed; the server (one process for every client) must not stop.
             tx.rollback()
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if self._creating:
+                self._raised = exc
             log.warning("reducer %s raised %s; treated as a failure", rd.name, error)
         finally:
             self._tx = None

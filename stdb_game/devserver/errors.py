@@ -6,6 +6,7 @@ from ..errors import SchemaError, StdbError
 
 __all__ = [
     "CommitLogError",
+    "InitError",
     "LifecycleCallError",
     "ModuleError",
     "ReducerArgsError",
@@ -19,6 +20,18 @@ __all__ = [
 
 class ModuleError(SchemaError):
     """A module definition the engine cannot run (bad column type, missing scheduled reducer...)."""
+
+
+class InitError(ModuleError):
+    """The module's ``init`` reducer failed, so the database cannot be created.
+
+    ``cause`` is what ``init`` raised (None if it failed without raising, e.g. at commit), so
+    the dev server can print the module's own traceback rather than the engine's.
+    """
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class ReducerError(Exception):

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..errors import StdbError
 from ..protocol import (
     SUBPROTOCOL,
     BsatnRowList,
@@ -71,10 +72,11 @@ from ..protocol import (
     encode_server_frame,
 )
 from ..sats.values import ConnectionId, Identity, TimeDuration, Timestamp
-from .errors import ReducerCallError, SqlError
+from .errors import InitError, ReducerCallError, SqlError
 from .identity import mint_identity
 from .results import TableChange, TxResult
 from .tokens import Claims, TokenAuthority, TokenError, parse_authorization
+from .usertb import raised_in_user_code, user_traceback
 
 __all__ = ["DEVIATIONS", "DevServer", "ServerConfig", "serve_forever"]
 
@@ -1288,8 +1290,8 @@ def serve_forever(config: ServerConfig, *, out: Any = None) -> int:
 
         try:
             db = Database.open(config.module, data_dir=config.data_dir, name=config.database)
-        except Exception:
-            log.exception("cannot open the database for module %s", config.module)
+        except Exception as exc:
+            log.error("%s", open_failure_message(config.module, exc))
             return 1
         server = DevServer(db, config)
         try:
@@ -1317,6 +1319,21 @@ def serve_forever(config: ServerConfig, *, out: Any = None) -> int:
         return asyncio.run(main())
     except KeyboardInterrupt:
         return 0
+
+
+def open_failure_message(module: Path, exc: Exception) -> str:
+    """Why the database for ``module`` did not open, for a person: our own errors by their
+    message alone, with the module's traceback when its code raised (import, ``init``)."""
+    head = f"cannot open the database for module {module}"
+    if isinstance(exc, InitError):
+        if exc.cause is None:
+            return f"{head}: {exc}"
+        return f"{head}: {exc}\n{user_traceback(exc.cause).rstrip()}"
+    if not raised_in_user_code(exc):
+        return f"{head}: {exc}"
+    if isinstance(exc, StdbError):
+        return f"{head}: {exc}\n{user_traceback(exc).rstrip()}"
+    return f"{head}: the module raised while loading\n{user_traceback(exc).rstrip()}"
 
 
 def _close_db(db: Any) -> None:

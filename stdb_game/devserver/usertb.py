@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-__all__ = ["user_traceback"]
+__all__ = ["raised_in_user_code", "user_traceback"]
 
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
@@ -25,3 +25,8 @@ def user_traceback(exc: BaseException) -> str:
     start = next((i for i, f in enumerate(frames) if not _ours(f.filename)), len(frames))
     te.stack = traceback.StackSummary.from_list(frames[start:])
     return "".join(te.format())
+
+
+def raised_in_user_code(exc: BaseException) -> bool:
+    """Whether any frame of ``exc``'s traceback is outside stdb_game (module code ran)."""
+    return any(not _ours(f.filename) for f in traceback.extract_tb(exc.__traceback__))
