@@ -48,6 +48,8 @@ __all__ = ["Database", "load_module", "module_schema_json"]
 log = logging.getLogger(__name__)
 LOG_FILE = "commitlog.stdb"
 _ZERO_CONN = ConnectionId(0)
+#: A connected client as SpacetimeDB's ``st_client`` keys it.
+ClientKey = tuple[Identity, ConnectionId]
 #: Most scheduled reducer runs one ``run_due`` call performs (guards against a reducer that
 #: keeps scheduling itself "now").
 MAX_RUNS_PER_CALL = 10_000
@@ -124,6 +126,12 @@ class Database:
         #: what the reducer run by ``_create`` raised, kept for InitError
         self._raised: BaseException | None = None
         self.init_result: TxResult | None = None
+        #: clients connected now (``st_client``), in connection order; logged, so a restart
+        #: after a crash can run client_disconnected for each, as SpacetimeDB does
+        self.clients: dict[ClientKey, None] = {}
+        self._track_clients = "OnDisconnect" in self.definition.lifecycle
+        #: results of the client_disconnected runs ``open`` did for clients left connected
+        self.startup_disconnects: list[TxResult] = []
         self.tables: dict[str, TableInfo] = {
             n: TableInfo(
                 name=n,
@@ -178,6 +186,7 @@ class Database:
                 db._log = None
                 clog.close()
                 raise
+            db._disconnect_leftover_clients(now)
             return db
         clog.append(db._header(now))
         db._log = clog
@@ -234,7 +243,10 @@ class Database:
             self._create(now)
             return
         for rec in records[1:]:
-            if rec.get("t") != "tx":
+            kind = rec.get("t")
+            if "cl" in rec:
+                self._apply_client(rec["cl"])
+            if kind != "tx":
                 continue
             for tname, deletes, inserts in rec["c"]:
                 store = self.stores[tname]
@@ -250,6 +262,24 @@ class Database:
             if td.scheduled_reducer is not None:
                 for data, row in self.stores[td.name].rows.items():
                     self._schedule_row(td, data, row, now)
+
+    def _disconnect_leftover_clients(self, now: Timestamp) -> None:
+        """Run client_disconnected for every client the log says is still connected.
+
+        Only a crash (or kill -9) leaves any: a clean shutdown disconnects everyone. The
+        real server does this on startup too, before its scheduler starts.
+        """
+        leftover = list(self.clients)
+        if not leftover:
+            return
+        log.info(
+            "running client_disconnected for %d client(s) connected when the server stopped",
+            len(leftover),
+        )
+        for identity, connection_id in leftover:
+            res = self.client_disconnected(identity, connection_id, now)
+            if res is not None:
+                self.startup_disconnects.append(res)
 
     def close(self) -> None:
         """Close the commit log (the in-memory state stays readable)."""
@@ -294,6 +324,7 @@ class Database:
         connection_id: ConnectionId | None,
         timestamp: Timestamp,
         before: Callable[[Transaction], Any] | None = None,
+        client: str | None = None,
     ) -> TxResult:
         if self._tx is not None:
             raise RuntimeError("a reducer cannot call another reducer through the database")
@@ -336,7 +367,9 @@ class Database:
         changes: dict[str, TableChange] = {}
         if error is None:
             try:
-                changes = self._commit(tx, timestamp, rd.name)
+                changes = self._commit(
+                    tx, timestamp, rd.name, self._client_op(client, sender, conn)
+                )
             except CommitLogError as exc:  # the log is poisoned: every commit fails
                 tx.rollback()
                 error = str(exc)
@@ -359,15 +392,25 @@ class Database:
             tx_offset=self.tx_offset,
         )
 
-    def _commit(self, tx: Transaction, timestamp: Timestamp, label: str) -> dict[str, TableChange]:
-        """Make ``tx`` durable and visible; returns its per-table changes."""
+    def _commit(
+        self,
+        tx: Transaction,
+        timestamp: Timestamp,
+        label: str,
+        client_op: list[str] | None = None,
+    ) -> dict[str, TableChange]:
+        """Make ``tx`` durable and visible; returns its per-table changes.
+
+        ``client_op`` (from ``_client_op``) adds or removes a connected client in the same
+        record, so the reducer and the client's ``st_client`` change commit together.
+        """
         changes: dict[str, TableChange] = {}
         for store, (deleted, inserted) in tx.changes.items():
             if deleted or inserted:
                 changes[store.name] = TableChange(
                     list(deleted), list(inserted), list(deleted.values()), list(inserted.values())
                 )
-        if self._log is not None and (changes or self._creating):
+        if self._log is not None and (changes or self._creating or client_op):
             record: dict[str, Any] = {
                 "t": "tx",
                 "n": self.tx_offset + 1,
@@ -378,7 +421,11 @@ class Database:
             }
             if self._creating:
                 record["init"] = True
+            if client_op:
+                record["cl"] = client_op
             self._log.append(record)
+        if client_op:
+            self._apply_client(client_op)
         self.tx_offset += 1
         for name, ch in changes.items():
             td = self.definition.tables[name]
@@ -451,13 +498,56 @@ class Database:
             name, data, sender=sender, connection_id=connection_id, timestamp=timestamp
         )
 
+    # ---- connected clients (st_client) -------------------------------------------------------
+
+    def _client_op(
+        self, op: str | None, identity: Identity, connection_id: ConnectionId
+    ) -> list[str] | None:
+        """The log entry that adds (``"+"``) or removes (``"-"``) a client, if it changes
+        anything. Only modules with a client_disconnected reducer need the bookkeeping."""
+        if op is None or not self._track_clients:
+            return None
+        known = (identity, connection_id) in self.clients
+        if (op == "+") == known:
+            return None
+        return [op, identity.to_hex(), connection_id.to_hex()]
+
+    def _apply_client(self, entry: list[str]) -> None:
+        op, identity, connection_id = entry
+        key = (Identity.from_hex(identity), ConnectionId(int(connection_id, 16)))
+        if op == "+":
+            self.clients[key] = None
+        else:
+            self.clients.pop(key, None)
+
+    def _log_client(self, op: str, identity: Identity, connection_id: ConnectionId) -> None:
+        """Record a client change no reducer commits (none declared, or it failed)."""
+        entry = self._client_op(op, identity, connection_id)
+        if entry is None:
+            return
+        if self._log is not None:
+            try:
+                self._log.append({"t": "cl", "cl": entry})
+            except (OSError, CommitLogError) as exc:
+                # Nothing else is lost: at worst a restart runs client_disconnected again.
+                log.warning("cannot log a client change: %s", exc)
+                return
+        self._apply_client(entry)
+
     def _lifecycle(
         self, kind: str, sender: Identity, connection_id: ConnectionId | None, timestamp: Timestamp
     ) -> TxResult | None:
         rd = self.definition.lifecycle.get(kind)
+        conn = connection_id if connection_id is not None else _ZERO_CONN
+        op = "+" if kind == "OnConnect" else "-"
         if rd is None:
+            self._log_client(op, sender, conn)
             return None
-        return self._run(rd, (), b"", sender, connection_id, timestamp)
+        res = self._run(rd, (), b"", sender, connection_id, timestamp, client=op)
+        if op == "-" and not res.committed:
+            # The client is gone whether the module likes it or not (as in SpacetimeDB).
+            self._log_client(op, sender, conn)
+        return res
 
     def client_connected(
         self, sender: Identity, connection_id: ConnectionId | None, timestamp: Timestamp

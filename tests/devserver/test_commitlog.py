@@ -47,7 +47,8 @@ def test_restart_replays_everything(tmp_path: Path) -> None:
     db.close()
     db2 = _open(tmp_path)
     assert _texts(db2) == [f"m{i}" for i in range(5)]
-    assert [(u.name, u.online) for u in db2.rows("user")] == [("al", True)]
+    # Alice never disconnected: the reopen ran client_disconnected for her (see below)
+    assert [(u.name, u.online) for u in db2.rows("user")] == [("al", False)]
     assert db2.identity == identity
     _send(db2, "after", 99)
     db2.close()
@@ -331,3 +332,96 @@ def test_failed_cut_back_poisons_the_log(tmp_path: Path) -> None:
     db2 = _open(tmp_path)  # the partial record is a torn tail and is dropped on open
     assert _texts(db2) == ["before"]
     assert (tmp_path / LOG_FILE).stat().st_size == size - 5
+
+
+# ---- clients left connected by a crash ---------------------------------------------------------
+
+BOB = Identity.from_hex("c200" + "bb" * 30)
+
+
+def _online(db: Database) -> dict[Identity, bool]:
+    return {u.identity: u.online for u in db.rows("user")}
+
+
+def test_reopen_disconnects_clients_a_crash_left_connected(tmp_path: Path) -> None:
+    db = _open(tmp_path)
+    db.client_connected(ALICE, ConnectionId(1), T0)
+    db.client_connected(BOB, ConnectionId(2), T0)
+    db.client_disconnected(BOB, ConnectionId(2), T0)
+    db.client_connected(BOB, ConnectionId(3), T0)
+    assert list(db.clients) == [(ALICE, ConnectionId(1)), (BOB, ConnectionId(3))]
+    db.close()  # no client_disconnected: what kill -9 leaves behind
+    later = Timestamp(T0.micros_since_epoch + 5_000_000)
+    db2 = Database.open(CHAT, data_dir=tmp_path, timestamp=later, fsync=False)
+    assert _online(db2) == {ALICE: False, BOB: False}
+    ran = [(r.reducer_name, r.caller, r.caller_connection_id) for r in db2.startup_disconnects]
+    assert ran == [
+        ("identity_disconnected", ALICE, ConnectionId(1)),
+        ("identity_disconnected", BOB, ConnectionId(3)),
+    ]
+    assert all(r.committed and r.timestamp == later for r in db2.startup_disconnects)
+    assert db2.clients == {}
+    db2.close()
+    # ... and only once: the disconnects were logged like any other
+    db3 = _open(tmp_path)
+    assert db3.startup_disconnects == [] and _online(db3) == {ALICE: False, BOB: False}
+
+
+def test_a_failing_disconnect_reducer_still_forgets_the_client(tmp_path: Path) -> None:
+    from stdb_game.devserver.module import Module, ReducerContext
+
+    mod = Module("grumpy")
+    calls: list[str] = []
+
+    @mod.table(name="seen", public=True)
+    class Seen:
+        who: Identity
+
+    @mod.reducer(lifecycle="client_disconnected")
+    def gone(ctx: ReducerContext) -> None:
+        calls.append(ctx.sender.to_hex())
+        raise RuntimeError("no goodbyes")
+
+    db = Database.open(mod, data_dir=tmp_path, timestamp=T0, fsync=False)
+    db.client_connected(ALICE, ConnectionId(1), T0)  # no connect reducer: still tracked
+    assert list(db.clients) == [(ALICE, ConnectionId(1))]
+    res = db.client_disconnected(ALICE, ConnectionId(1), T0)
+    assert res is not None and not res.committed
+    assert db.clients == {}
+    db.client_connected(BOB, ConnectionId(2), T0)
+    db.close()
+    db2 = Database.open(mod, data_dir=tmp_path, timestamp=T0, fsync=False)
+    assert calls == [ALICE.to_hex(), BOB.to_hex()]  # Alice's failed run is not repeated
+    assert db2.clients == {}
+    db2.close()
+    db3 = Database.open(mod, data_dir=tmp_path, timestamp=T0, fsync=False)
+    assert calls == [ALICE.to_hex(), BOB.to_hex()] and db3.startup_disconnects == []
+
+
+def test_a_refused_connection_is_not_left_connected(tmp_path: Path) -> None:
+    from stdb_game.devserver.module import Module, ReducerContext
+
+    mod = Module("bouncer")
+    gone: list[Identity] = []
+
+    @mod.table(name="seen", public=True)
+    class Seen:
+        who: Identity
+
+    @mod.reducer(lifecycle="client_connected")
+    def hello(ctx: ReducerContext) -> None:
+        if ctx.sender == BOB:
+            raise RuntimeError("not you")
+
+    @mod.reducer(lifecycle="client_disconnected")
+    def bye(ctx: ReducerContext) -> None:
+        gone.append(ctx.sender)
+
+    db = Database.open(mod, data_dir=tmp_path, timestamp=T0, fsync=False)
+    refused = db.client_connected(BOB, ConnectionId(2), T0)
+    welcome = db.client_connected(ALICE, ConnectionId(1), T0)
+    assert refused is not None and not refused.committed
+    assert welcome is not None and welcome.committed
+    db.close()
+    Database.open(mod, data_dir=tmp_path, timestamp=T0, fsync=False).close()
+    assert gone == [ALICE]

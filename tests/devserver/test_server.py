@@ -927,6 +927,23 @@ def test_shutdown_closes_1001_and_disconnects_cleanly(tmp_path: Path) -> None:
         again.close()
 
 
+def test_restart_after_kill_runs_client_disconnected(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with start_dev_server(CHAT, data_dir=data) as srv:
+        c = RawClient(srv.ws_url, srv.database)
+        identity = c.identity
+        srv.kill()  # SIGKILL: no shutdown, client_disconnected never ran
+        c.close()
+    with start_dev_server(CHAT, data_dir=data) as srv:
+        status, body, _ = fetch(
+            "POST",
+            f"{srv.url}/v1/database/{srv.database}/sql",
+            f"SELECT * FROM user WHERE identity = 0x{identity.to_hex()}".encode(),
+        )
+        (result,) = json.loads(body)
+        assert status == 200 and [row[2] for row in result["rows"]] == [False]
+
+
 def test_client_connected_failure_drops_the_socket() -> None:
     with start_dev_server(TICKER) as srv:
         url = f"{srv.ws_url}/v1/database/{srv.database}/subscribe?compression=None"
