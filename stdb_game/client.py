@@ -314,22 +314,42 @@ class TableHandle:
         return self.cache.find_unique(self._col(column), value)
 
     def filter(self, column: str | int | Sequence[str | int], value: Any) -> list[Any]:
-        """Rows whose indexed column(s) equal ``value`` (a tuple for multi-column indexes)."""
+        """Rows whose indexed column(s) equal ``value``: a tuple for several columns.
+
+        ``column`` may also be the leading part of a multi-column index: on an index
+        (x, y), ``filter(("x",), (5,))`` or ``filter("x", 5)`` is every row with x == 5
+        (``TableCache.filter``).
+        """
         return self.cache.filter(self._cols(column), value)
 
     def range(
-        self, column: str | int | Sequence[str | int], lo: Any = None, hi: Any = None
+        self,
+        column: str | int | Sequence[str | int],
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        hi_inclusive: bool = False,
+        prefix: Sequence[Any] = (),
     ) -> list[Any]:
-        """Rows whose indexed column(s) are in ``[lo, hi)`` (None = unbounded)."""
-        return self.cache.range(self._cols(column), lo, hi)
+        """Rows whose indexed column(s) are in ``[lo, hi)`` (None = unbounded), in key order.
+
+        ``prefix`` fixes the first columns of a multi-column index and ranges over the
+        next: ``range(("x", "y"), 0, 10, prefix=(5,))`` is x == 5 and 0 <= y < 10
+        (``TableCache.range``).
+        """
+        return self.cache.range(
+            self._cols(column), lo, hi, hi_inclusive=hi_inclusive, prefix=prefix
+        )
 
     def _col(self, column: str | int) -> int:
         if isinstance(column, int):
             return column
-        for i, e in enumerate(self.cache.row_type.elements):
+        elements = self.cache.row_type.elements
+        for i, e in enumerate(elements):
             if e.name == column:
                 return i
-        raise SchemaError(f"table {self.name!r} has no column {column!r}")
+        names = ", ".join(e.name or f"#{i}" for i, e in enumerate(elements))
+        raise SchemaError(f"table {self.name!r} has no column {column!r} (its columns: {names})")
 
     def _cols(self, column: str | int | Sequence[str | int]) -> int | tuple[int, ...]:
         if isinstance(column, (str, int)):

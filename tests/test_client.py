@@ -1360,3 +1360,39 @@ def test_on_before_delete_fires_only_for_rows_leaving_the_cache() -> None:
     # Both really leave: each seen while the cache still holds it.
     assert despawned == [("reducer", Player(1, 0), True), ("reducer", Player(2, 5), True)]
     assert client.db.player.count() == 0
+
+
+def test_table_handle_prefix_lookups_on_a_multi_column_index_by_column_name() -> None:
+    """``client.db.<table>`` takes column names; an index on (x, y) also serves x alone."""
+    from stdb_game.cache import MissingIndexError
+    from stdb_game.errors import SchemaError
+    from stdb_game.sats import types as t
+    from stdb_game.schema import IndexDef, ModuleSchema, TableDef
+
+    npc = t.ProductType([("id", t.U64), ("x", t.I32), ("y", t.I32)], name="Npc")
+    schema = ModuleSchema.build(
+        tables=[TableDef("npc", npc, primary_key=0, indexes=(IndexDef("by_pos", (1, 2)),))]
+    )
+    client, server = connected_client(schema)
+    sub = client.subscribe("SELECT * FROM npc")
+    rows = [(1, 0, 4), (2, 3, 1), (3, 0, 1), (4, 0, 9)]
+    server.send(server.subscribe_applied(sub.query_id, {"npc": rows}))
+    client.tick()
+
+    def ids(found: list[Any]) -> list[int]:
+        return [r.id for r in found]
+
+    npcs = client.db.npc
+    assert ids(npcs.filter(("x",), (0,))) == [3, 1, 4]  # the review's call, in (x, y) order
+    assert ids(npcs.filter("x", 0)) == [3, 1, 4]
+    assert ids(npcs.range(("x", "y"), 1, 9, prefix=(0,))) == [3, 1]
+    assert ids(npcs.range("x", 0, 3, hi_inclusive=True)) == [3, 1, 4, 2]
+    with pytest.raises(MissingIndexError, match=r"no index on \(y\).*\(x, y\)"):
+        npcs.filter("y", 1)
+    with pytest.raises(SchemaError, match=r"no column 'z' \(its columns: id, x, y\)"):
+        npcs.filter("z", 1)
+    with pytest.raises(
+        TypeError,
+        match=r"table .npc.: range on \(x\), the leading part of index \(x, y\): x: expected i32",
+    ):
+        npcs.range("x", "a", "b")

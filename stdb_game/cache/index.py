@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Sequence
-from operator import is_
+from operator import is_, itemgetter
 from typing import Any, Generic, TypeVar
 
 from .keys import KeyGetter, OrderKey
@@ -35,12 +35,14 @@ class _OrderedKeys:
     comparable to a value. Distinct keys may share one order key (several NaNs).
     """
 
-    __slots__ = ("_order", "_order_keys", "_sorted")
+    __slots__ = ("_order", "_order_keys", "_sorted", "_width")
 
-    def __init__(self, order: OrderKey | None = None) -> None:
+    def __init__(self, order: OrderKey | None = None, width: int = 1) -> None:
         self._sorted: list[Any] | None = None
         self._order = order
         self._order_keys: list[Any] = []
+        #: Columns per key: keys of a multi-column index are tuples this long.
+        self._width = width
 
     def _sorted_keys(self, live: dict[Any, Any]) -> list[Any]:
         s = self._sorted
@@ -93,17 +95,37 @@ class _OrderedKeys:
                 s.insert(i, k)
                 ok.insert(i, o)
 
-    def _bounds(self, s: list[Any], lo: Any, hi: Any, hi_inclusive: bool) -> tuple[int, int]:
+    def _bounds(
+        self, s: list[Any], lo: Any, hi: Any, hi_inclusive: bool, prefix: tuple[Any, ...] = ()
+    ) -> tuple[int, int]:
+        """The slice of sorted keys ``s`` from ``lo`` to ``hi``.
+
+        With a ``prefix`` (multi-column keys), keys start with those values and ``lo``/``hi``
+        bound the next column (None: every key with the prefix).
+        """
+        if prefix:
+            lo = prefix if lo is None else (*prefix, lo)
+            hi, hi_inclusive = (prefix, True) if hi is None else ((*prefix, hi), hi_inclusive)
+        start = 0 if lo is None else self._cut(s, lo, False)
+        end = len(s) if hi is None else self._cut(s, hi, hi_inclusive)
+        return start, end
+
+    def _cut(self, s: list[Any], bound: Any, after: bool) -> int:
+        """Where ``bound`` cuts the sorted keys: before the keys equal to it, or ``after``.
+
+        On multi-column keys a shorter tuple compares with the keys' first elements only,
+        so ``(5,)`` is equal to every key starting with 5 (a prefix).
+        """
         order = self._order
         if order is not None:
             s = self._order_keys
-            lo = None if lo is None else order(lo)
-            hi = None if hi is None else order(hi)
-        start = 0 if lo is None else bisect_left(s, lo)
-        if hi is None:
-            return start, len(s)
-        end = bisect_right(s, hi) if hi_inclusive else bisect_left(s, hi)
-        return start, end
+            bound = order(bound)
+        key = None
+        if self._width > 1 and len(bound) < self._width:
+            key = itemgetter(slice(0, len(bound)))
+        if after:
+            return bisect_right(s, bound, key=key)
+        return bisect_left(s, bound, key=key)
 
 
 def _find(s: list[Any], ok: list[Any], key: Any, o: Any) -> int:
@@ -131,7 +153,7 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
     def __init__(
         self, columns: tuple[int, ...], key_of: KeyGetter, order: OrderKey | None = None
     ) -> None:
-        super().__init__(order)
+        super().__init__(order, len(columns))
         self.columns = columns
         self.key_of = key_of
         self.rows_by_key: dict[Any, RowT] = {}
@@ -144,10 +166,21 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         row = self.rows_by_key.get(key)
         return [] if row is None else [row]
 
-    def range(self, lo: Any = None, hi: Any = None, *, hi_inclusive: bool = False) -> list[RowT]:
+    def filter_prefix(self, prefix: tuple[Any, ...]) -> list[RowT]:
+        """Rows whose (tuple) key starts with ``prefix``, in key order."""
+        return self.range(prefix=prefix)
+
+    def range(
+        self,
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        hi_inclusive: bool = False,
+        prefix: tuple[Any, ...] = (),
+    ) -> list[RowT]:
         by_key = self.rows_by_key
         s = self._sorted_keys(by_key)
-        start, end = self._bounds(s, lo, hi, hi_inclusive)
+        start, end = self._bounds(s, lo, hi, hi_inclusive, prefix)
         return [by_key[k] for k in s[start:end]]
 
     def update(
@@ -261,7 +294,7 @@ class MultiIndex(_OrderedKeys, Generic[RowT]):
     def __init__(
         self, columns: tuple[int, ...], key_of: KeyGetter, order: OrderKey | None = None
     ) -> None:
-        super().__init__(order)
+        super().__init__(order, len(columns))
         self.columns = columns
         self.key_of = key_of
         self.buckets: dict[Any, dict[bytes, RowT]] = {}
@@ -270,10 +303,21 @@ class MultiIndex(_OrderedKeys, Generic[RowT]):
         bucket = self.buckets.get(key)
         return [] if bucket is None else list(bucket.values())
 
-    def range(self, lo: Any = None, hi: Any = None, *, hi_inclusive: bool = False) -> list[RowT]:
+    def filter_prefix(self, prefix: tuple[Any, ...]) -> list[RowT]:
+        """Rows whose (tuple) key starts with ``prefix``, in key order (a btree prefix scan)."""
+        return self.range(prefix=prefix)
+
+    def range(
+        self,
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        hi_inclusive: bool = False,
+        prefix: tuple[Any, ...] = (),
+    ) -> list[RowT]:
         buckets = self.buckets
         s = self._sorted_keys(buckets)
-        start, end = self._bounds(s, lo, hi, hi_inclusive)
+        start, end = self._bounds(s, lo, hi, hi_inclusive, prefix)
         out: list[RowT] = []
         extend = out.extend
         for k in s[start:end]:

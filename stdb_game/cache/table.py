@@ -520,22 +520,55 @@ class TableCache(Generic[RowT]):
         return self._multi.get(row_bytes, 1)
 
     def find(self, pk_value: Any) -> RowT | None:
-        """The row whose primary key equals ``pk_value``, or None."""
+        """The row whose primary key equals ``pk_value``, or None (also for a value of
+        another type: it equals no key)."""
         idx = self._pk_index
         if idx is None:
             raise MissingIndexError(f"table {self.name!r} has no primary key")
-        return idx.rows_by_key.get(pk_value)
+        try:
+            return idx.rows_by_key.get(pk_value)
+        except TypeError as exc:  # unhashable
+            raise self._bad_value("find", idx.columns, [(idx.columns[0], pk_value)], exc) from None
 
     def find_unique(self, column: int, value: Any) -> RowT | None:
         """The row whose unique ``column`` equals ``value``, or None."""
         idx = self._unique.get(column)
         if idx is None:
-            raise MissingIndexError(f"table {self.name!r} has no unique column {column}")
-        return idx.rows_by_key.get(value)
+            raise MissingIndexError(
+                f"table {self.name!r} has no unique column {self._names((column,))}; "
+                f"{self._index_list()}"
+            )
+        try:
+            return idx.rows_by_key.get(value)
+        except TypeError as exc:
+            raise self._bad_value("find", idx.columns, [(column, value)], exc) from None
 
     def filter(self, columns: int | Sequence[int], value: Any) -> list[RowT]:
-        """Rows whose indexed column(s) equal ``value`` (a tuple for several columns)."""
-        return self._index(columns).filter(value)
+        """Rows whose indexed column(s) equal ``value``.
+
+        ``columns`` (positions) name an index's columns, or the leading part of a
+        multi-column index's columns (a btree prefix scan, as SpacetimeDB's indexes allow).
+        For an index on exactly ``columns``, ``value`` is its key: the bare value for one
+        column, a tuple for several. For a leading part, ``value`` is a tuple with one
+        value per column of ``columns``; a one-column part also takes the bare value.
+        Example, an index on (x, y) = columns (2, 3): ``filter((2, 3), (5, 1))`` and
+        ``filter((2,), 5)`` (every row with x == 5, in (x, y) order).
+        """
+        key = normalize_columns(columns)
+        idx = self._by_columns.get(key)
+        if idx is not None:
+            try:
+                return idx.filter(value)
+            except TypeError as exc:  # unhashable
+                pairs = [(key[0], value)] if len(key) == 1 else _pairs(key, value)
+                raise self._bad_value("filter", key, pairs, exc) from None
+        idx = self._prefix_index(key)
+        prefix = self._prefix_value(key, value, "filter")
+        try:
+            return idx.filter_prefix(prefix)
+        except (TypeError, AttributeError) as exc:  # values that do not compare with the keys
+            pairs = list(zip(key, prefix))
+            raise self._bad_value("filter", key, pairs, exc, idx.columns) from None
 
     def range(
         self,
@@ -544,25 +577,166 @@ class TableCache(Generic[RowT]):
         hi: Any = None,
         *,
         hi_inclusive: bool = False,
+        prefix: Sequence[Any] = (),
     ) -> list[RowT]:
         """Rows with ``lo <= key < hi`` (``<= hi`` if ``hi_inclusive``), in key order.
 
         Key order is SpacetimeDB's btree order (``keys.column_order``): NaN after every
         number, a ``None`` option after every value, sums by variant then payload,
-        Identity and ConnectionId by value. ``None`` leaves a bound open. On several columns keys are tuples, so a shorter
-        tuple bounds a prefix: ``range((0, 1), (5,), (6,))`` is every row whose column 0 is 5.
+        Identity and ConnectionId by value. ``None`` leaves a bound open.
+
+        ``columns`` names an index's columns or their leading part (as for ``filter``).
+        On several columns the bounds are tuples compared column by column; a shorter
+        tuple compares with the keys' first columns only: on (x, y), ``range((2, 3),
+        (5,), (6,), hi_inclusive=True)`` is every row with 5 <= x <= 6.
+
+        ``prefix`` fixes the first columns and ranges over the next one: ``columns`` is
+        then the fixed columns plus the ranged one, and ``lo``/``hi`` are values of the
+        ranged column. ``range((2, 3), 0, 10, prefix=(5,))``: x == 5 and 0 <= y < 10.
+        A bound of the wrong type raises ``TypeError`` naming the index and its types
+        (when the cache has keys to compare it with).
         """
-        return self._index(columns).range(lo, hi, hi_inclusive=hi_inclusive)
+        key = normalize_columns(columns)
+        fixed = tuple(prefix)
+        if fixed and len(fixed) != len(key) - 1:
+            raise TypeError(
+                f"table {self.name!r}: range over {self._names(key)} with prefix={fixed!r}: "
+                f"give one prefix value per column but the last ({len(key) - 1}), got "
+                f"{len(fixed)}"
+            )
+        idx = self._by_columns.get(key)
+        if idx is None:
+            idx = self._prefix_index(key)
+            if len(key) == 1:  # one leading column of a multi-column index: 1-tuple bounds
+                lo = None if lo is None else _as_tuple(lo, 1)
+                hi = None if hi is None else _as_tuple(hi, 1)
+        try:
+            return idx.range(lo, hi, hi_inclusive=hi_inclusive, prefix=fixed)
+        except (TypeError, AttributeError) as exc:  # bounds that do not compare with the keys
+            pairs = list(zip(key, fixed))
+            for bound in (lo, hi):
+                if bound is None:
+                    pass
+                elif fixed or len(idx.columns) == 1:
+                    pairs.append((key[-1], bound))  # a value of the ranged column
+                else:
+                    pairs.extend(_pairs(key, bound))
+            raise self._bad_value("range", key, pairs, exc, idx.columns) from None
 
     def _index(self, columns: int | Sequence[int]) -> _Index:
         key = normalize_columns(columns)
         idx = self._by_columns.get(key)
         if idx is None:
-            raise MissingIndexError(f"table {self.name!r} has no index on columns {key}")
+            return self._prefix_index(key)
         return idx
 
-    def __repr__(self) -> str:
-        return f"TableCache({self.name!r}, rows={len(self._rows)})"
+    def _prefix_index(self, key: tuple[int, ...]) -> _Index:
+        """The index with the fewest columns whose leading columns are ``key``."""
+        best: _Index | None = None
+        n = len(key)
+        for idx in self._indexes:
+            cols = idx.columns
+            if (
+                len(cols) > n
+                and cols[:n] == key
+                and (best is None or len(cols) < len(best.columns))
+            ):
+                best = idx
+        if best is None:
+            raise MissingIndexError(
+                f"table {self.name!r} has no index on {self._names(key)} (nor one that "
+                f"starts with it); {self._index_list()}"
+            )
+        return best
+
+    def _prefix_value(self, key: tuple[int, ...], value: Any, what: str) -> tuple[Any, ...]:
+        if len(key) == 1:
+            return _as_tuple(value, 1)
+        if not isinstance(value, (tuple, list)) or len(value) != len(key):
+            raise TypeError(
+                f"table {self.name!r}: {what} on {self._names(key)} takes a tuple of "
+                f"{len(key)} values ({self._types(key)}), got {value!r}"
+            )
+        return tuple(value)
+
+    # ---- error messages -----------------------------------------------------------------
+
+    def _names(self, columns: Sequence[int]) -> str:
+        """Columns by name, for messages: ``(x, y)``."""
+        elements = self.row_type.elements
+        names = [
+            (elements[c].name or f"#{c}") if 0 <= c < len(elements) else f"#{c}" for c in columns
+        ]
+        return f"({', '.join(names)})"
+
+    def _types(self, columns: Sequence[int]) -> str:
+        elements = self.row_type.elements
+        return ", ".join(
+            f"{elements[c].name or f'#{c}'}: {elements[c].algebraic_type.describe()}"
+            for c in columns
+            if 0 <= c < len(elements)
+        )
+
+    def _index_list(self) -> str:
+        """``its indexes: (id) primary key, (x, y)``, for MissingIndexError."""
+        if not self._indexes:
+            return "it has no index (use a scan: [r for r in table.iter() if ...])"
+        parts = []
+        for idx in self._indexes:
+            label = self._names(idx.columns)
+            if idx is self._pk_index:
+                label += " primary key"
+            elif isinstance(idx, UniqueIndex):
+                label += " unique"
+            parts.append(label)
+        return "its indexes: " + ", ".join(parts)
+
+    def _bad_value(
+        self,
+        what: str,
+        columns: tuple[int, ...],
+        pairs: list[tuple[int, Any]],
+        exc: BaseException,
+        index: tuple[int, ...] | None = None,
+    ) -> TypeError:
+        """The TypeError for lookup values that do not fit the index's column types:
+        ``pairs`` are (column, value) as given (column -1: a bound that is not a tuple)."""
+        from ..sats.codec import explain_encode_failure
+
+        elements = self.row_type.elements
+        why = None
+        for c, v in pairs:
+            if c == -1:
+                why = (
+                    f"bounds on several columns are tuples ({self._types(columns)}), got "
+                    f"{type(v).__name__} {v!r}; to fix the first columns use prefix="
+                )
+                break
+            if 0 <= c < len(elements):
+                el = elements[c]
+                why = explain_encode_failure(el.algebraic_type, v, el.name or f"#{c}")
+                if why:
+                    break
+        if why is None:
+            why = f"{exc} (the index's columns are {self._types(columns)})"
+        where = f"index {self._names(columns)}"
+        if index is not None and index != columns:
+            where = f"{self._names(columns)}, the leading part of index {self._names(index)}"
+        return TypeError(f"table {self.name!r}: {what} on {where}: {why}")
+
+
+def _pairs(columns: tuple[int, ...], value: Any) -> list[tuple[int, Any]]:
+    """(column, value) for a multi-column key, for error messages."""
+    if isinstance(value, tuple):
+        return list(zip(columns, value))
+    return [(-1, value)]
+
+
+def _as_tuple(value: Any, n: int) -> tuple[Any, ...]:
+    """A one-column prefix given bare or as a 1-tuple, as the 1-tuple the keys start with."""
+    if n == 1 and not (type(value) is tuple and len(value) == 1):
+        return (value,)
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _pair_by_key(

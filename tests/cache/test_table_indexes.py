@@ -157,3 +157,72 @@ def test_identity_keys_support_equality_and_range() -> None:
     got = table.range(0, Identity(2), Identity(9))
     assert [r.identity.value for r in got] == [3, 5]
     assert table.filter(0, Identity(9))[0].identity == Identity(9)
+
+
+def _kind_level_table() -> TableCache[Any]:
+    """An index on (kind, level) only: a lookup by kind alone needs its prefix."""
+    table: TableCache[Any] = TableCache("item", ITEM, primary_key=0, indexes=[(2, 3)])
+    table.apply([], [item(1, 0, "sword", 3), item(2, 0, "bow", 1), item(3, 0, "sword", 1),
+                     item(4, 0, "sword", 9), item(5, 0, "shield", 2)])  # fmt: skip
+    return table
+
+
+def test_filter_and_range_on_the_leading_columns_of_a_multi_column_index() -> None:
+    table = _kind_level_table()
+    # Equality on a prefix, bare or as a 1-tuple: in (kind, level) order.
+    assert ids(table.filter((2,), ("sword",))) == [3, 1, 4]
+    assert ids(table.filter(2, "sword")) == [3, 1, 4]
+    assert table.filter((2,), "axe") == []
+    # The whole key still works, and a prefix range on the first column alone.
+    assert ids(table.filter((2, 3), ("sword", 3))) == [1]
+    assert ids(table.range(2, "s", "t")) == [5, 3, 1, 4]  # kinds in [s, t)
+    assert ids(table.range((2,), "bow", "shield", hi_inclusive=True)) == [2, 5]
+    # prefix=: fix kind, range over level.
+    assert ids(table.range((2, 3), 1, 9, prefix=("sword",))) == [3, 1]
+    assert ids(table.range((2, 3), 1, 9, prefix=("sword",), hi_inclusive=True)) == [3, 1, 4]
+    assert ids(table.range((2, 3), 2, None, prefix=("sword",))) == [1, 4]
+    assert ids(table.range((2, 3), None, 3, prefix=("sword",))) == [3]
+    # A shorter tuple bound compares with the first columns only, also when inclusive.
+    assert ids(table.range((2, 3), ("bow",), ("shield",), hi_inclusive=True)) == [2, 5]
+    assert ids(table.range((2, 3), ("shield",), ("sword",))) == [5]
+    # Keys keep changing after the sorted keys were built: the prefix scans follow.
+    table.apply([item(3, 0, "sword", 1)], [item(3, 0, "sword", 5), item(6, 0, "sword", 0)])
+    assert ids(table.filter((2,), "sword")) == [6, 1, 3, 4]
+    assert ids(table.range((2, 3), 4, None, prefix=("sword",))) == [3, 4]
+
+
+def test_missing_index_error_names_columns_and_lists_the_indexes() -> None:
+    table = _kind_level_table()
+    with pytest.raises(MissingIndexError) as info:
+        table.filter((3,), (1,))  # level alone: not a leading part of (kind, level)
+    text = str(info.value)
+    assert "table 'item' has no index on (level)" in text
+    assert "its indexes: (id) primary key, (kind, level)" in text
+    with pytest.raises(MissingIndexError, match=r"no unique column \(owner\)"):
+        table.find_unique(1, 0)
+    with pytest.raises(MissingIndexError, match="it has no index"):
+        TableCache("note", NOTE).filter(0, "x")
+
+
+def test_lookup_values_of_the_wrong_type_raise_a_type_error_naming_the_index() -> None:
+    table = item_table()
+    table.apply([], [item(1, 7, level=3), item(2, 8, level=5)])
+    with pytest.raises(TypeError) as info:
+        table.range(1, "a", "b")
+    assert str(info.value) == (
+        "table 'item': range on index (owner): owner: expected u32 (0..4294967295), got str 'a'"
+    )
+    with pytest.raises(TypeError, match=r"range on index \(owner, level\): level: .* got str"):
+        table.range((1, 3), (7, "x"), None)
+    with pytest.raises(TypeError, match=r"range on index \(owner, level\): level: .* got str"):
+        table.range((1, 3), "x", None, prefix=(7,))
+    with pytest.raises(TypeError, match="bounds on several columns are tuples"):
+        table.range((1, 3), 7, 8)
+    with pytest.raises(TypeError, match=r"filter on index \(owner\): owner: .* got list"):
+        table.filter(1, [7])
+    with pytest.raises(TypeError, match=r"find on index \(id\): id: .* got list"):
+        table.find([1])
+    with pytest.raises(TypeError, match="give one prefix value per column but the last"):
+        table.range((1, 3), 0, 1, prefix=(7, 3))
+    # Equality on a value of another type finds nothing: it equals no key.
+    assert table.find("1") is None and table.filter(1, "7") == []
