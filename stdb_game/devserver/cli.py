@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .keyfile import KEY_FILE_ENV, default_key_file
+
 __all__ = ["add_arguments", "add_subcommand", "main", "run"]
 
 DEFAULT_PORT = 3000
@@ -35,6 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", default=None, help="database name (default: from module)")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="keep data here (default: in memory)"
+    )
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help=(
+            "token signing key file, made on first use (default: DATA_DIR/devserver-token-secret"
+            f" with --data-dir, else ${KEY_FILE_ENV} or ~/.local/state/stdb-game/devserver-key)"
+        ),
+    )
+    key.add_argument(
+        "--ephemeral-key",
+        action="store_true",
+        help="sign tokens with a new key each run: tokens of earlier runs are refused",
     )
     parser.add_argument(
         "--ping-interval",
@@ -82,10 +99,27 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         database=args.database,
         data_dir=args.data_dir,
+        key_file=_key_file(args),
         ping_interval=args.ping_interval,
         idle_timeout=args.idle_timeout,
     )
     return serve_forever(config)
+
+
+def _key_file(args: argparse.Namespace) -> Path | None:
+    """The key file to use; None means the data directory's, or an ephemeral key."""
+    if args.key_file is not None:
+        return Path(args.key_file)
+    if args.ephemeral_key or args.data_dir is not None:
+        return None
+    path = default_key_file()
+    if path is None:
+        logging.getLogger("stdb_game.devserver").warning(
+            "no home directory for the token signing key: tokens end with this process "
+            "(pass --key-file or set %s)",
+            KEY_FILE_ENV,
+        )
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

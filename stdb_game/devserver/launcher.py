@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from .keyfile import KEY_FILE_ENV
+
 __all__ = ["READY_PREFIX", "DevServerError", "DevServerHandle", "start_dev_server"]
 
 #: First word of the line the server prints on stdout once it accepts connections.
@@ -108,11 +110,17 @@ def start_dev_server(
     extra_args: Sequence[str] = (),
     log_file: Path | str | None = None,
     env: dict[str, str] | None = None,
+    key_file: Path | str | None = None,
 ) -> DevServerHandle:
     """Run ``python -m stdb_game.devserver`` for ``module`` and return once it is ready.
 
     ``port=0`` lets the server pick a free port (no race between choosing and binding).
     The server's log goes to ``log_file`` if given, else to this process's stderr.
+
+    Tokens are signed with the key in ``key_file``, else the data directory's, else the file
+    ``$STDB_GAME_DEV_KEY_FILE`` names; with none of these the key is new each start. Unlike
+    ``stdb-game dev`` the launcher never uses the per-user key in the home directory: the
+    tests, demos and fixtures that start servers this way must not write there.
     """
     args = [sys.executable, "-m", "stdb_game.devserver", "--module", str(module)]
     args += ["--host", host, "--port", str(port)]
@@ -122,8 +130,16 @@ def start_dev_server(
         args += ["--database", database]
     if ping_interval is not None:
         args += ["--ping-interval", str(ping_interval)]
-    args += list(extra_args)
     child_env = dict(os.environ if env is None else env)
+    if key_file is not None:
+        args += ["--key-file", str(key_file)]
+    elif (
+        data_dir is None
+        and not child_env.get(KEY_FILE_ENV)
+        and not any(a.startswith(("--key-file", "--ephemeral-key")) for a in extra_args)
+    ):
+        args.append("--ephemeral-key")
+    args += list(extra_args)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     # The child imports stdb_game (and so do module files) even from an uninstalled checkout.
     source_root = str(Path(__file__).resolve().parents[2])

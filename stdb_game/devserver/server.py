@@ -74,6 +74,7 @@ from ..protocol import (
 from ..sats.values import ConnectionId, Identity, TimeDuration, Timestamp
 from .errors import InitError, ReducerCallError, SqlError
 from .identity import mint_identity
+from .keyfile import SigningKeyError
 from .results import TableChange, TxResult
 from .tokens import Claims, TokenAuthority, TokenError, parse_authorization
 from .usertb import raised_in_user_code, user_traceback
@@ -95,8 +96,9 @@ NO_REDUCER = "<none>"
 _MAX_CLOSE_REASON = 123
 
 DEVIATIONS = """\
-- Tokens are HS256 JWTs signed with a secret in the data directory (real: ES256 key pair);
-  GET /v1/identity/public-key therefore answers 404.
+- Tokens are HS256 JWTs signed with a secret kept across restarts (in the data directory,
+  else a per-user key file) where a real server uses an ES256 key pair; GET
+  /v1/identity/public-key therefore answers 404.
 - Only v1.bsatn.spacetimedb is offered (real servers also accept v1.json.spacetimedb).
 - CallProcedure is answered as a 1.8+ server does, with ProcedureResult InternalError: modules
   of the dev server have no procedures.
@@ -120,6 +122,9 @@ class ServerConfig:
     port: int = 3000
     database: str | None = None
     data_dir: Path | None = None
+    #: File holding the token signing key (made on first use). None: the data directory's,
+    #: or without one a fresh key per process. ``stdb-game dev`` passes a per-user file.
+    key_file: Path | None = None
     #: Seconds between server Pings (SpacetimeDB 1.3+: 15 s).
     ping_interval: float = 15.0
     #: Drop a client from which nothing (not even a Pong) arrived for this long;
@@ -286,7 +291,9 @@ class DevServer:
     def __init__(self, db: Any, config: ServerConfig) -> None:
         self.db = db
         self.config = config
-        self.tokens = TokenAuthority(mint_identity, data_dir=config.data_dir)
+        self.tokens = TokenAuthority(
+            mint_identity, data_dir=config.data_dir, key_file=config.key_file
+        )
         self.connections: dict[ConnectionId, Connection] = {}
         self._idle_timeout = (
             config.idle_timeout if config.idle_timeout is not None else 2 * config.ping_interval
@@ -1293,7 +1300,13 @@ def serve_forever(config: ServerConfig, *, out: Any = None) -> int:
         except Exception as exc:
             log.error("%s", open_failure_message(config.module, exc))
             return 1
-        server = DevServer(db, config)
+        try:
+            server = DevServer(db, config)
+        except (SigningKeyError, OSError) as exc:
+            log.error("cannot load the token signing key: %s", exc)
+            _close_db(db)
+            return 1
+        log.info("tokens are signed with %s", server.tokens.key_source)
         try:
             await server.start()
         except OSError as exc:

@@ -1,14 +1,14 @@
 """Tokens of the dev server: JWTs it signs itself and checks on every authenticated request.
 
-A real SpacetimeDB signs ES256 tokens with a key pair kept in its data directory. The dev server
-signs HS256 with a secret kept the same way (``<data_dir>/devserver-token-secret``, or a fresh one
-per process without a data directory), so tokens survive a restart exactly when the data does.
-Clients treat tokens as opaque strings; only the claims' names and meaning match the real server.
+A real SpacetimeDB signs ES256 tokens with a key pair it keeps across restarts. The dev server
+signs HS256 with a secret kept in a file: ``<data_dir>/devserver-token-secret`` with a data
+directory, else a per-user file (``keyfile.default_key_file``), so restarting the server to try a changed
+module does not log every running client out. Clients treat tokens as opaque strings; only the
+claims' names and meaning match the real server.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -19,6 +19,7 @@ from pathlib import Path
 import jwt
 
 from ..sats.values import Identity
+from .keyfile import MIN_SECRET, load_or_create_key
 
 __all__ = [
     "ISSUER",
@@ -69,26 +70,6 @@ def parse_authorization(header: str | None) -> str | None:
     return token
 
 
-def _load_secret(data_dir: Path | None) -> bytes:
-    """The signing secret: persisted in the data directory so tokens outlive a restart."""
-    if data_dir is None:
-        return secrets.token_bytes(32)
-    path = Path(data_dir) / _SECRET_FILE
-    try:
-        text = path.read_text(encoding="ascii").strip()
-        return bytes.fromhex(text)
-    except FileNotFoundError:
-        pass
-    secret = secrets.token_bytes(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secret.hex())
-    os.replace(tmp, path)
-    return secret
-
-
 class TokenAuthority:
     """Mints identities with their tokens and validates tokens presented by clients."""
 
@@ -97,13 +78,26 @@ class TokenAuthority:
         derive_identity: Callable[[str, str], Identity],
         *,
         data_dir: Path | str | None = None,
+        key_file: Path | str | None = None,
         secret: bytes | None = None,
         issuer: str = ISSUER,
     ) -> None:
+        """The key is ``secret``, else the one in ``key_file``, else the data directory's,
+        else a fresh one that ends with this object (``key_source`` says which)."""
         self._derive = derive_identity
-        self._secret = (
-            secret if secret is not None else _load_secret(Path(data_dir) if data_dir else None)
-        )
+        if secret is not None:
+            self.key_source = "the given secret"
+        elif key_file is not None:
+            secret = load_or_create_key(Path(key_file))
+            self.key_source = str(key_file)
+        elif data_dir is not None:
+            path = Path(data_dir) / _SECRET_FILE
+            secret = load_or_create_key(path)
+            self.key_source = str(path)
+        else:
+            secret = secrets.token_bytes(MIN_SECRET)
+            self.key_source = "a fresh key (tokens end with this process)"
+        self._secret = secret
         self.issuer = issuer
 
     def _sign(self, identity: Identity, subject: str, issuer: str, lifetime: int | None) -> str:
