@@ -195,14 +195,28 @@ class ClientStats:
     reconnects: int = 0
     callback_errors: int = 0
     max_tick_seconds: float = 0.0
+    #: Seconds from sending our last answered reducer call to the tick that read its
+    #: answer from the socket (``ReducerEvent.round_trip``). Its resolution is the tick
+    #: interval: an answer that arrives between ticks waits in the socket until the next.
     last_rtt: float | None = None
+    #: The last 256 round trips, oldest first.
     rtt_samples: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+    #: Seconds from that call to its reducer callback: the round trip plus the time the
+    #: answer waited in the inbound queue behind other messages (a budget backlog).
+    last_call_to_callback: float | None = None
+    call_to_callback_samples: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     #: (time, bytes_in, messages) samples for per-second rates.
     _window: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=128))
 
     @property
     def mean_rtt(self) -> float | None:
+        """The mean of ``rtt_samples`` (None before the first answered call)."""
         return sum(self.rtt_samples) / len(self.rtt_samples) if self.rtt_samples else None
+
+    @property
+    def mean_call_to_callback(self) -> float | None:
+        samples = self.call_to_callback_samples
+        return sum(samples) / len(samples) if samples else None
 
     def rates(self) -> tuple[float, float, float]:
         """(messages/s, bytes in/s, bytes out/s) over the last second or so."""
@@ -234,6 +248,7 @@ class _StepJob:
 
     steps: Generator[None, None, list[SessionEvent]]
     was_restoring: bool
+    read_at: float
 
 
 class CallbackHandle:
@@ -584,6 +599,9 @@ class Client:
         self._ka_pinged_at: float | None = None
         self._bytes_out_seen = 0
         self._tick_callback_errors = 0
+        # The read time and apply time of the message being applied (for ClientStats).
+        self._read_at = 0.0
+        self._applied_at = 0.0
         self._after_schema: list[Callable[[], None]] = []
         if schema is not None:
             self._install_schema(schema)
@@ -1249,14 +1267,14 @@ class Client:
                 break  # a callback disconnected: the rest is not applied
             job = self._job
             if job is None:
-                frame = queue[0][0]
+                frame, read_at = queue[0]
                 if deadline is None or big is None or len(frame) < big:
                     queue.popleft()
                     applied += 1
-                    if not self._apply_frame(frame):
+                    if not self._apply_frame(frame, read_at):
                         break
                     continue
-                job = self._start_job(frame)
+                job = self._start_job(frame, read_at)
             outcome = self._step_job(job, deadline)
             if outcome is None:
                 return applied, True  # out of time mid-message: it waits at the queue's head
@@ -1266,14 +1284,13 @@ class Client:
             queue.popleft()
         return applied, False
 
-    def _start_job(self, frame: bytes) -> _StepJob:
+    def _start_job(self, frame: bytes, read_at: float) -> _StepJob:
         session = self.session
         assert session is not None
         was_restoring = session.restoring
-        steps = session.receive_steps(
-            frame, self._clock(), self._before_commit, chunk_rows=_STEP_ROWS
-        )
-        job = self._job = _StepJob(steps, was_restoring)
+        self._applied_at = self._clock()
+        steps = session.receive_steps(frame, read_at, self._before_commit, chunk_rows=_STEP_ROWS)
+        job = self._job = _StepJob(steps, was_restoring, read_at)
         return job
 
     def _step_job(self, job: _StepJob, deadline: float | None) -> bool | None:
@@ -1282,8 +1299,10 @@ class Client:
         try:
             while True:
                 next(job.steps)
-                if deadline is not None and clock() >= deadline:
-                    return None
+                if deadline is not None:
+                    now = self._applied_at = clock()
+                    if now >= deadline:
+                        return None
         except StopIteration as done:
             events: list[SessionEvent] = done.value
         except ProtocolError as exc:
@@ -1291,17 +1310,24 @@ class Client:
             self._protocol_failure(exc)
             return False
         self._job = None
+        self._read_at = job.read_at
         self._fire_events(events, job.was_restoring)
         return True
 
-    def _apply_frame(self, frame: bytes) -> bool:
-        """Apply one frame and fire its callbacks; False when the connection failed."""
+    def _apply_frame(self, frame: bytes, read_at: float) -> bool:
+        """Apply one frame and fire its callbacks; False when the connection failed.
+
+        The session gets the frame's read time (``read_at``): the round trip of a call is
+        measured to when its answer came off the socket, not to when a later tick of a
+        backlog applies it (``ClientStats.last_call_to_callback`` has that).
+        """
         session = self.session
         assert session is not None
-        now = self._clock()
+        self._applied_at = self._clock()
+        self._read_at = read_at
         was_restoring = session.restoring
         try:
-            events = session.receive(frame, now, self._before_commit)
+            events = session.receive(frame, read_at, self._before_commit)
         except ProtocolError as exc:
             self._protocol_failure(exc)
             return False
@@ -1399,9 +1425,14 @@ class Client:
                             self._callback_failed(exc, f"{ev.table_name}.on_update")
         elif t is ReducerEvent:
             assert isinstance(ev, ReducerEvent)
-            if ev.round_trip is not None:
-                self.stats.last_rtt = ev.round_trip
-                self.stats.rtt_samples.append(ev.round_trip)
+            rtt = ev.round_trip
+            if rtt is not None:
+                st = self.stats
+                st.last_rtt = rtt
+                st.rtt_samples.append(rtt)
+                total = rtt + max(self._applied_at - self._read_at, 0.0)
+                st.last_call_to_callback = total
+                st.call_to_callback_samples.append(total)
             named = self._on_reducer.get(ev.reducer_name)
             if named:
                 for rfn in list(named):

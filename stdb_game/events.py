@@ -72,7 +72,10 @@ class ReducerEvent:
     request_id: int | None
     #: True when this client made the call.
     is_ours: bool
-    #: Seconds from our send to this answer, for our own calls (None otherwise).
+    #: Seconds from our send to the tick that read this answer from the socket, for our
+    #: own calls (None otherwise). Not to when it was applied: an answer queued behind a
+    #: backlog does not count the wait (``ClientStats.last_call_to_callback`` does). The
+    #: client reads the socket only in ``tick()``, so the resolution is the tick interval.
     round_trip: float | None = None
 
     @property

@@ -279,6 +279,49 @@ def test_own_reducer_call_is_matched_with_request_id_and_round_trip() -> None:
     assert client.stats.last_rtt == pytest.approx(0.040)
 
 
+def test_round_trip_is_measured_to_the_read_not_to_the_tick_that_applies_the_answer() -> None:
+    """An answer read in one tick but applied a tick later (a backlog under max_messages)
+    has the round trip of its read; the wait in the queue shows in call_to_callback."""
+    clock = FakeClock()
+    client, server = connected_client(clock=clock, max_messages=1)
+    seen: list[tuple[float | None, float]] = []
+    client.on_reducer("set_x", lambda ev: seen.append((ev.round_trip, clock.now)))
+    rid = client.call_reducer("set_x", 1, 5)  # sent at t=1000
+    clock.advance(0.002)
+    server.send(server.light(inserts={"note": [("backlog",)]}))
+    server.send(server.transaction("set_x", (1, 5), request_id=rid))
+    stats = client.tick()  # reads both at t=1000.002, applies only the first
+    assert (stats.frames_read, stats.messages_applied, seen) == (2, 1, [])
+    clock.advance(0.016)  # one frame at 60 FPS
+    client.tick()
+    assert seen == [(pytest.approx(0.002), pytest.approx(1000.018))]
+    assert client.stats.last_rtt == pytest.approx(0.002)
+    assert list(client.stats.rtt_samples) == [pytest.approx(0.002)]
+    assert client.stats.last_call_to_callback == pytest.approx(0.018)
+    assert client.stats.mean_call_to_callback == pytest.approx(0.018)
+
+
+def test_round_trip_of_an_answer_prepared_across_ticks_is_measured_to_its_read() -> None:
+    clock = FakeClock(step=0.001)  # every clock read moves 1 ms: each step ends the budget
+    client, server = connected_client(clock=clock, budget_ms=0.5, incremental_decode_bytes=1)
+    seen: list[float | None] = []
+    client.on_reducer("set_x", lambda ev: seen.append(ev.round_trip))
+    sent = clock.now
+    rid = client.call_reducer("set_x", 1, 5)
+    rows = {"player": [(i, i) for i in range(2000)]}
+    server.send(server.transaction("set_x", (1, 5), request_id=rid, inserts=rows))
+    read = clock.now  # the tick's start: when it polls
+    ticks = 1
+    client.tick()
+    while not seen:
+        ticks += 1
+        client.tick()
+    assert ticks > 2  # applied in steps, several ticks after the read
+    assert seen == [pytest.approx(read - sent)]
+    assert client.stats.last_call_to_callback is not None
+    assert client.stats.last_call_to_callback > (read - sent) + 0.002
+
+
 def test_failed_reducer_reports_the_message_and_changes_nothing() -> None:
     client, server = connected_client()
     events: list[ReducerEvent] = []

@@ -1,7 +1,8 @@
 """A network overlay (toggle with F3) and a connection banner for pygame games.
 
 ``NetworkHUD`` shows what a player or developer needs when the game feels off: round-trip
-time, messages and bytes per second, the inbound queue, how long ``tick()`` takes against
+time (send to the tick that read the answer; the tick interval is its resolution) and
+call-to-callback time, messages and bytes per second, the inbound queue, how long ``tick()`` takes against
 its budget, frame times and the reconnect state. Feed it each frame's ``TickStats``::
 
     hud = NetworkHUD(client)
@@ -187,9 +188,11 @@ class NetworkHUD:
         else:
             mean = st.mean_rtt or 0.0
             rtt_color = GOOD if st.last_rtt < 0.1 else WARN if st.last_rtt < 0.3 else BAD
-            out.append(
-                (f"rtt  {st.last_rtt * 1000:6.1f} ms   mean {mean * 1000:.1f} ms", rtt_color)
-            )
+            line = f"rtt  {st.last_rtt * 1000:6.1f} ms   mean {mean * 1000:.1f} ms"
+            if st.last_call_to_callback is not None:
+                # Call to callback: the round trip plus the answer's wait in the queue.
+                line += f"   to callback {st.last_call_to_callback * 1000:.1f} ms"
+            out.append((line, rtt_color))
         out.append((f"in   {msgs:6.1f} msg/s  {_kb(bin_)}/s   out {_kb(bout)}/s", TEXT))
         last = self.last
         depth = last.queue_depth if last else c.queue_depth
