@@ -539,18 +539,24 @@ class Client:
             raise ValueError(
                 f"on_token_refused must be 'raise' or 'anonymous', got {on_token_refused!r}"
             )
-        #: What a refused *stored* token does at connect: "raise" an ``AuthError`` saying
-        #: how to clear it, or "anonymous": clear it and connect once more as a new identity.
+        #: What a token the server refuses (HTTP 401) does, wherever it came from (``token=``,
+        #: the credentials store, or the server earlier) and whenever (``connect()`` or a
+        #: reconnect): "raise" an ``AuthError`` saying how to go on (``forget_token()``),
+        #: or "anonymous": forget it (and its stored copy) and connect once more without a
+        #: token, as a NEW identity.
         self.on_token_refused = on_token_refused
         self._token = token
-        self._token_from_store = False
+        #: Where ``_token`` came from, for messages: "given", "store", "server" or None.
+        self._token_source: str | None = "given" if token is not None else None
+        #: The refusal that ended the connection for good, until a new one is made.
+        self._refusal: AuthError | None = None
         #: The stored file could not be read: None, "damaged" (it does not decode; a new
         #: token may replace it, the store keeps a .corrupt copy) or "unreadable" (OS error:
         #: never written over).
         self._store_problem: str | None = None
         if self._token is None and credentials is not None:
             self._token = self._load_stored_token()
-            self._token_from_store = self._token is not None
+            self._token_source = "store" if self._token is not None else None
         self._schema = schema
         self.session: Session | None = None
         self._tables: dict[str, TableHandle] = {}
@@ -647,20 +653,31 @@ class Client:
             return None
         return token
 
-    def _refused_stored_token(self, exc: AuthError) -> AuthError:
-        """``exc``, saying which stored token was refused and how to clear it."""
-        if not self._token_from_store:
+    def _refused_token(self, exc: AuthError) -> AuthError:
+        """``exc``, saying which token was refused and what to do (None sent: as it is)."""
+        if self._token is None:
             return exc
-        from .credentials import CredentialStore
+        source = self._token_source
+        if source == "store":
+            which = f"the stored one ({self._store_where()})"
+        elif source == "server":
+            which = "the one this server gave this client on an earlier connection"
+        else:
+            which = "the one passed as token="
+        clear = ""
+        if self._credentials is not None:
+            from .credentials import CredentialStore
 
-        store = self._credentials
-        clear = f"{store!r}.clear({self._store_key()!r})"
-        if not isinstance(store, CredentialStore):
-            clear = f"your credentials store's clear({self._store_key()!r})"
+            store = self._credentials
+            key = self._store_key()
+            if isinstance(store, CredentialStore):
+                clear = f"; it also clears the stored copy, as {store!r}.clear({key!r}) would"
+            else:
+                clear = f"; it also clears the stored copy (your store's clear({key!r}))"
         err = AuthError(
-            f"{exc}. The refused token was the stored one ({self._store_where()}): this "
-            "server no longer accepts it (a dev server restarted without --data-dir, or "
-            f"another server). Clear it with {clear} to connect as a new identity, or pass "
+            f"{exc}. The refused token was {which}: this server no longer accepts it (a dev "
+            "server restarted without --data-dir, or another server). To go on as a NEW "
+            f"identity call client.forget_token(){clear}, then client.connect(); or pass "
             "on_token_refused='anonymous' to do that automatically",
             status=exc.status,
             body=exc.body,
@@ -668,19 +685,42 @@ class Client:
         err.__cause__ = exc
         return err
 
-    def _forget_refused_token(self, exc: AuthError) -> None:
-        """on_token_refused='anonymous': clear the stored token and go on without one."""
-        log.warning(
-            "the stored token (%s) was refused (%s): clearing it and connecting as a NEW "
-            "identity (on_token_refused='anonymous')",
-            self._store_where(), exc,
+    def _retry_anonymously(self, exc: AuthError) -> bool:
+        """on_token_refused='anonymous' and a token was refused: forget it (True: go on
+        without one). False when the option is off or no token was sent (nothing to drop)."""
+        if self.on_token_refused != "anonymous" or self._token is None:
+            return False
+        source = self._token_source
+        which = (
+            f"stored token ({self._store_where()})" if source == "store"
+            else "token the server gave earlier" if source == "server"
+            else "token passed as token="
         )  # fmt: skip
-        try:
-            self._credentials.clear(self._store_key())
-        except OSError as err:
-            log.warning("could not clear the refused token: %s", err)
+        log.warning(
+            "the %s was refused (%s): clearing it and connecting as a NEW identity "
+            "(on_token_refused='anonymous')",
+            which, exc,
+        )  # fmt: skip
+        self.forget_token()
+        return True
+
+    def forget_token(self) -> None:
+        """Drop this client's token, and its copy in the credentials store if there is one.
+
+        The next connection (``connect()`` or a reconnect) presents no token, so the server
+        makes a NEW identity, and its token is then kept (and stored) as usual. This is
+        how to go on after an ``AuthError`` for a refused token (a dev server restarted
+        without ``--data-dir`` forgets every token it issued): ``client.forget_token()``,
+        then ``client.connect()``. ``on_token_refused="anonymous"`` does it for you.
+        """
+        if self._credentials is not None:
+            try:
+                self._credentials.clear(self._store_key())
+            except OSError as err:
+                log.warning("could not clear the stored token (%s): %s", self._store_where(), err)
         self._token = None
-        self._token_from_store = False
+        self._token_source = None
+        self._refusal = None
 
     def _install_schema(self, schema: ModuleSchema) -> None:
         self._schema = schema
@@ -791,9 +831,8 @@ class Client:
             try:
                 self._connect_once()
             except AuthError as exc:
-                if not (self._token_from_store and self.on_token_refused == "anonymous"):
-                    raise self._refused_stored_token(exc) from exc
-                self._forget_refused_token(exc)
+                if not self._retry_anonymously(exc):
+                    raise self._refused_token(exc) from exc
                 self._connect_once()
         except (StdbError, OSError) as exc:
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
@@ -832,9 +871,8 @@ class Client:
                 try:
                     self._open_transport(self.connect_timeout)
                 except AuthError as exc:
-                    if not (self._token_from_store and self.on_token_refused == "anonymous"):
-                        raise self._refused_stored_token(exc) from exc
-                    self._forget_refused_token(exc)
+                    if not self._retry_anonymously(exc):
+                        raise self._refused_token(exc) from exc
                     self._open_transport(self.connect_timeout)
                 return self
             url = self._url()
@@ -875,9 +913,8 @@ class Client:
             transport = pending.step()
         except (StdbError, OSError) as exc:
             self._pending = None
-            if isinstance(exc, AuthError) and self._token_from_store:
-                if self.on_token_refused == "anonymous":
-                    self._forget_refused_token(exc)
+            if isinstance(exc, AuthError):
+                if self._retry_anonymously(exc):
                     self._pending = PendingWebSocket(
                         self._url(),
                         token=None,
@@ -886,7 +923,7 @@ class Client:
                         addresses=list(self._addresses) if self._addresses else None,
                     )
                     return
-                exc = self._refused_stored_token(exc)
+                exc = self._refused_token(exc)
             self.state = ClientState.DISCONNECTED
             log.error("connecting failed: %s", exc)
             self._fire_list(self._on_connect_error, "on_connect_error", exc)
@@ -990,6 +1027,13 @@ class Client:
             if self.state is ClientState.CLOSED:
                 raise StdbError(f"not connected: the request was not sent; {_CLOSED_HINT}")
             if self.state is ClientState.DISCONNECTED and self._ever_connected:
+                if self._refusal is not None:
+                    raise StdbError(
+                        "not connected (reconnecting gave up: the server refused this "
+                        "client's token): the request was not sent; call "
+                        "client.forget_token() then client.connect() to go on as a NEW "
+                        "identity"
+                    )
                 raise StdbError(
                     "not connected (the connection ended and is not being restored): the "
                     "request was not sent; call connect() again first"
@@ -1478,6 +1522,12 @@ class Client:
 
     def _on_connected(self, ev: ConnectedEvent) -> None:
         reconnecting = self._ever_connected
+        if reconnecting and self._known_identity not in (None, ev.identity):
+            log.warning(
+                "connected as a NEW identity %s (was %s): the old token was dropped",
+                ev.identity.to_hex()[:16], self._known_identity.to_hex()[:16],
+            )  # fmt: skip
+        self._refusal = None
         self.state = ClientState.CONNECTED
         self._ever_connected = True
         self._reconnect_attempt = 0
@@ -1512,7 +1562,8 @@ class Client:
                 return
             if self._store_problem == "unreadable":
                 # Never written over a file we cannot read; reconnects keep this identity.
-                self._token = self._token or token
+                if self._token is None:
+                    self._token, self._token_source = token, "server"
                 return
             try:
                 self._credentials.save(self._store_key(), token)
@@ -1520,9 +1571,12 @@ class Client:
                 log.warning("could not store the new token (%s): %s", self._store_where(), exc)
             else:
                 self._store_problem = None
-            self._token = token
+            if token != self._token:
+                self._token = token
+                self._token_source = "server"
         elif self._token is None:
             self._token = token
+            self._token_source = "server"
 
     # ---- keepalive ----------------------------------------------------------------------------
 
@@ -1717,8 +1771,14 @@ class Client:
             self._transport_opened(transport, self._url())
         except AuthError as exc:
             self._pending = None
-            exc = self._refused_stored_token(exc)
+            if self._retry_anonymously(exc):
+                # Once, at once: the next tick opens a connection without a token; the
+                # cache is reconciled with the new identity's rows as on any reconnect.
+                self._next_reconnect_at = now
+                return
+            exc = self._refused_token(exc)
             log.error("reconnect refused the token: %s", exc)
+            self._refusal = exc
             self._give_up(exc)
             return
         except (ConnectError, OSError) as exc:

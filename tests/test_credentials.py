@@ -316,7 +316,7 @@ def test_a_refused_stored_token_says_which_file_and_how_to_clear_it(tmp_path: Pa
     assert store.load("k") == "stale-token" and server.tokens == []  # nothing was changed
 
 
-def test_a_refused_token_not_from_the_store_is_reported_as_it_was(tmp_path: Path) -> None:
+def test_a_refused_given_token_says_so_and_forget_token_then_connect_works() -> None:
     schema = game_schema()
     server = FakeServer(schema)
     client = Client("ws://fake:3000", "game", schema=schema, token="given",
@@ -324,7 +324,14 @@ def test_a_refused_token_not_from_the_store_is_reported_as_it_was(tmp_path: Path
     server.refuse_next.append(AuthError("refused (HTTP 401)", status=401))
     with pytest.raises(AuthError) as info:
         client.connect()
-    assert str(info.value) == "refused (HTTP 401)"
+    text = str(info.value)
+    assert text.startswith("refused (HTTP 401). The refused token was the one passed as token=")
+    assert "call client.forget_token(), then client.connect()" in text
+    assert info.value.status == 401 and client.token == "given"
+    # What the message says works: the next connect() presents no token.
+    client.forget_token()
+    client.connect()
+    assert server.tokens == [None] and client.token is None
 
 
 def test_on_token_refused_anonymous_clears_the_token_and_retries_once(
