@@ -1011,9 +1011,21 @@ class Client:
 
     # ---- requests ---------------------------------------------------------------------------
 
-    def _session(self) -> Session:
+    def _session(self, what: str = "this request") -> Session:
+        """The session, which requests need: without a schema none can be encoded.
+
+        The rule for requests made before ``connect()`` (and while reconnecting): a client
+        with a schema queues them in the outbox, in order, and sends them once connected;
+        one without a schema (no ``schema=``, ``connect()`` not yet called) raises here,
+        before anything is queued or lost.
+        """
         if self.session is None:
-            raise StdbError("the client has no schema yet: pass schema= or connect() first")
+            raise StdbError(
+                f"{what} before connect(): this client has no schema yet, so it cannot be "
+                "encoded. Requests made before connect() are queued (and sent once "
+                "connected) only by a client made with schema= (generated bindings' "
+                "SCHEMA); otherwise call connect() first, it fetches the schema"
+            )
         return self.session
 
     def _send(self, frame: bytes) -> None:
@@ -1059,7 +1071,7 @@ class Client:
 
     def subscribe(self, queries: str | Sequence[str]) -> SubscriptionHandle:
         """Subscribe to one or more SQL queries as one set; returns its handle."""
-        rec, frame = self._session().subscribe(queries, self._clock())
+        rec, frame = self._session("subscribe()").subscribe(queries, self._clock())
         handle = SubscriptionHandle(self, rec)
         self._subs[rec.query_id] = handle
         self._send(frame)
@@ -1067,7 +1079,9 @@ class Client:
 
     def subscribe_single(self, query: str) -> SubscriptionHandle:
         """The deprecated single-query path (``SubscribeSingle``); prefer ``subscribe``."""
-        rec, frame = self._session().subscribe(query, self._clock(), single=True)
+        rec, frame = self._session("subscribe_single()").subscribe(
+            query, self._clock(), single=True
+        )
         handle = SubscriptionHandle(self, rec)
         self._subs[rec.query_id] = handle
         self._send(frame)
@@ -1075,7 +1089,7 @@ class Client:
 
     def subscribe_legacy(self, queries: Sequence[str]) -> SubscriptionHandle:
         """The legacy ``Subscribe``: replaces every earlier legacy query set."""
-        rec, frame = self._session().subscribe_legacy(queries, self._clock())
+        rec, frame = self._session("subscribe_legacy()").subscribe_legacy(queries, self._clock())
         handle = SubscriptionHandle(self, rec)
         self._subs[rec.query_id] = handle
         self._send(frame)
@@ -1124,12 +1138,16 @@ class Client:
         other). To send arguments already encoded as BSATN (a reducer the schema does not
         know, a recorded call), pass them as ``raw_args=`` and no other argument.
         ``flags=`` (a ``CallReducerFlags``) sets the call flags, unless the reducer has a
-        parameter named ``flags``; ``call_flags=`` always does. Before the first
-        ``IdentityToken`` and while reconnecting, calls wait in an outbox
-        (``outbox_limit``) and go out once connected; after ``disconnect()`` or a
-        reconnect that gave up they raise ``StdbError``.
+        parameter named ``flags``; ``call_flags=`` always does.
+
+        Before ``connect()``, before the first ``IdentityToken`` and while reconnecting,
+        calls wait in an outbox (``outbox_limit``) and go out once connected, in order
+        with other requests; a client without a schema (no ``schema=``, not yet
+        connected) cannot encode them and raises ``StdbError`` instead. After
+        ``disconnect()`` or a reconnect that gave up they raise ``StdbError``. Typed
+        calls (``conn.reducers.<name>(...)``) follow the same rule.
         """
-        session = self._session()
+        session = self._session(f"call_reducer({name!r})")
         flags: Any = kwargs.pop("call_flags", None)
         rdef0 = session.schema.reducers.get(name)
         if (
@@ -1172,7 +1190,7 @@ class Client:
 
     def one_off_query(self, sql: str, callback: Callable[[OneOffQueryResult], None]) -> bytes:
         """Run ``sql`` once; ``callback(result)`` fires inside a later tick."""
-        mid, frame = self._session().one_off_query(sql, self._clock())
+        mid, frame = self._session("one_off_query()").one_off_query(sql, self._clock())
         self._one_off_callbacks[mid] = callback
         self._send(frame)
         return mid

@@ -11,7 +11,7 @@ from helpers import FakeClock, Item, Note, Player, Position, connected_client, g
 
 from stdb_game import protocol as P
 from stdb_game.client import Client, ClientState, DisconnectKind, DisconnectReason, ReconnectPolicy
-from stdb_game.errors import AuthError, ConnectError
+from stdb_game.errors import AuthError, ConnectError, StdbError
 from stdb_game.events import EventCause, ReducerEvent, ReducerStatus
 from stdb_game.sats.values import ConnectionId, Identity, Timestamp
 from stdb_game.testing import FakeServer
@@ -1439,3 +1439,27 @@ def test_table_handle_prefix_lookups_on_a_multi_column_index_by_column_name() ->
         match=r"table .npc.: range on \(x\), the leading part of index \(x, y\): x: expected i32",
     ):
         npcs.range("x", "a", "b")
+
+
+def test_requests_before_connect_queue_with_a_schema_and_raise_without_one() -> None:
+    """One rule for typed and untyped calls: a client with a schema queues what is asked
+    before connect() and sends it, in order, once connected; one without raises at once."""
+    bare = Client("ws://fake:3000", "game")
+    with pytest.raises(StdbError, match=r"call_reducer\('spawn'\) before connect\(\).*schema="):
+        bare.call_reducer("spawn")
+    with pytest.raises(StdbError, match=r"subscribe\(\) before connect\(\)"):
+        bare.subscribe("SELECT * FROM player")
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client("ws://fake:3000", "game", schema=schema,
+                    transport_factory=server.transport_factory)  # fmt: skip
+    rid = client.call_reducer("set_x", 1, 2)
+    sub = client.subscribe("SELECT * FROM player")
+    client.tick()  # not connected yet: nothing to send to
+    client.connect()
+    assert server.received() == []  # waits for the IdentityToken
+    server.send(server.identity_token())
+    client.tick()
+    sent = server.received()
+    assert [type(m).__name__ for m in sent] == ["CallReducer", "SubscribeMulti"]
+    assert sent[0].request_id == rid and sent[1].query_id.id == sub.query_id
