@@ -37,6 +37,7 @@ __all__ = [
     "BindingsModel",
     "EnumClass",
     "Field",
+    "IndexAccessor",
     "ProductClass",
     "ReducerModel",
     "TableModel",
@@ -154,6 +155,19 @@ class ColumnKey:
     method: str
     columns: tuple[int, ...]
     unique: bool
+    #: For the leading columns of a multi-column index (a btree prefix scan): its accessor.
+    prefix_of: str | None = None
+
+
+@dataclass
+class IndexAccessor:
+    """The typed accessor of one multi-column btree index: ``conn.db.<table>.<attr>``."""
+
+    attr: str
+    class_name: str
+    #: The index's name in the schema (its accessor name if it has one).
+    label: str
+    columns: tuple[int, ...]
 
 
 @dataclass
@@ -178,8 +192,11 @@ class TableModel:
     filters: list[ColumnKey] = field(default_factory=list)
     #: Column accessor attributes: (attribute, column, unique).
     accessors: list[tuple[str, int, bool]] = field(default_factory=list)
+    #: Multi-column index accessor attributes.
+    index_accessors: list[IndexAccessor] = field(default_factory=list)
     #: Old-style classmethods on the row class: (method, column, kind) with kind
-    #: "unique", "index" or "scan"; plus the names of ``iter`` and ``register_row_update``.
+    #: "unique", "index", "prefix" (first column of a multi-column index) or "scan"; plus
+    #: the names of ``iter`` and ``register_row_update``.
     old_filters: list[tuple[str, int, str]] = field(default_factory=list)
     old_iter: str = "iter"
     old_register: str = "register_row_update"
@@ -473,18 +490,28 @@ class _Builder:
                 unique.append(uc[0])
         unique = [c for c in unique if _hashable(cols[c].ty)]
         indexed_single: list[int] = []
-        multi: list[tuple[int, ...]] = []
+        multi: dict[tuple[int, ...], str | None] = {}  # columns -> accessor name
         for ix in tm.indexes:
             if len(ix.columns) == 1:
                 if ix.columns[0] not in indexed_single:
                     indexed_single.append(ix.columns[0])
             elif ix.columns not in multi:
-                multi.append(ix.columns)
+                multi[ix.columns] = ix.accessor_name
         for c in unique:
             tm.accessors.append((ns.add(cols[c].attr, cols[c].attr, kind="column"), c, True))
         for c in indexed_single:
             if c not in unique:
                 tm.accessors.append((ns.add(cols[c].attr, cols[c].attr, kind="column"), c, False))
+        for mc, accessor in multi.items():
+            stems = "_and_".join(cols[c].stem for c in mc)
+            label = accessor or f"by_{stems}"
+            attr = ns.add(snake_case(label), label, kind="index")
+            class_name = self.classes_ns.add(
+                f"{tm.handle_class.removesuffix('TableHandle')}{pascal_case(label)}Index",
+                f"{tm.wire}.{label}",
+                kind="index accessor class of",
+            )
+            tm.index_accessors.append(IndexAccessor(attr, class_name, label, mc))
         for c in unique:
             name = ns.add(f"find_by_{cols[c].stem}", cols[c].attr, kind="column")
             tm.finds.append(ColumnKey(name, (c,), True))
@@ -495,6 +522,17 @@ class _Builder:
             label = "_and_".join(cols[c].stem for c in mc)
             name = ns.add(f"filter_by_{label}", label, kind="index")
             tm.filters.append(ColumnKey(name, mc, False))
+        # The leading columns of a multi-column index are indexed too (a prefix scan).
+        done = {k.columns for k in tm.filters}
+        for ia in tm.index_accessors:
+            for n in range(1, len(ia.columns)):
+                prefix = ia.columns[:n]
+                if prefix in done:
+                    continue
+                done.add(prefix)
+                label = "_and_".join(cols[c].stem for c in prefix)
+                name = ns.add(f"filter_by_{label}", label, kind="index prefix")
+                tm.filters.append(ColumnKey(name, prefix, False, ia.attr))
 
     def old_style(self, tm: TableModel) -> None:
         """Names of the old API's classmethods on the row class (only for one-table rows)."""
@@ -503,9 +541,18 @@ class _Builder:
         tm.old_register = avoid("register_row_update", taken | {tm.old_iter})
         used = {tm.old_iter, tm.old_register}
         unique = {k.columns[0] for k in tm.finds}
-        indexed = {k.columns[0] for k in tm.filters if len(k.columns) == 1}
+        indexed = {k.columns[0] for k in tm.filters if len(k.columns) == 1 and not k.prefix_of}
+        prefixed = {k.columns[0] for k in tm.filters if len(k.columns) == 1 and k.prefix_of}
         for c, col in enumerate(tm.columns):
-            kind = "unique" if c in unique else "index" if c in indexed else "scan"
+            kind = (
+                "unique"
+                if c in unique
+                else "index"
+                if c in indexed
+                else "prefix"
+                if c in prefixed
+                else "scan"
+            )
             name = avoid(f"filter_by_{col.stem}", taken | used)
             used.add(name)
             tm.old_filters.append((name, c, kind))

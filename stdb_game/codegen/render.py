@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from ..sats.types import AlgebraicType, ArrayType, PrimitiveType, ProductType, R
 from .model import (
     BindingsModel,
     EnumClass,
+    IndexAccessor,
     ProductClass,
     ReducerModel,
     TableModel,
@@ -267,7 +269,7 @@ class Module:
                 self.stdlib.add("enum")
             elif head in ("Callable", "Iterator"):
                 self.stdlib.add(f"collections.abc.{head}")
-            elif head in ("Any", "ClassVar"):
+            elif head in ("Any", "ClassVar", "overload"):
                 self.stdlib.add(f"typing.{head}")
             elif head == "_rt":
                 self.uses_rt = True
@@ -405,6 +407,8 @@ class Renderer:
                     self.where[v.class_name] = "_types"
         for t in model.tables:
             self.where[t.handle_class] = t.module
+            for ia in t.index_accessors:
+                self.where[ia.class_name] = t.module
 
     def files(self) -> dict[str, str]:
         out = {"_types.py": self.types_file(), "_schema.py": self.schema_file()}
@@ -493,6 +497,13 @@ class Renderer:
             elif kind == "index":
                 ret = f"list[{row}]"
                 doc = f"Rows whose ``{f.attr}`` is ``{f.attr}`` (indexed: one dict lookup)."
+                expr = call("_rt.filter_index", *_atoms("cls", table, str(col), f.attr))
+            elif kind == "prefix":
+                ret = f"list[{row}]"
+                doc = (
+                    f"Rows whose ``{f.attr}`` is ``{f.attr}`` (indexed: the first column of a "
+                    "multi-column index)."
+                )
                 expr = call("_rt.filter_index", *_atoms("cls", table, str(col), f.attr))
             else:
                 ret = f"list[{row}]"
@@ -727,22 +738,27 @@ class Renderer:
         mod.use(f"_rt {t.row_ann}", w)
         row = t.row_ann
         cols = t.columns
-        body = ["", ""]
+        body = []
+        for ia in t.index_accessors:
+            body += ["", "", *self.index_class(mod, t, ia)]
+        body += ["", ""]
         kind = "public" if t.public else "private (only its owner sees its rows)"
         body += class_line(t.handle_class, f"_rt.TableView[{row}]")
         doc = f"Table ``{t.wire}`` ({kind}) in the client cache, typed: ``conn.db.{t.attr}``."
         body.append(f'    """{doc_text(doc)}"""')
         body.append("")
-        accessor_names = [a for a, _, _ in t.accessors]
+        accessor_names = [a for a, _, _ in t.accessors] + [ia.attr for ia in t.index_accessors]
         body += layout(
             tup([s(a) for a in sorted(accessor_names, key=natural_key)]), INDENT, "__slots__ = "
         )
-        if t.accessors:
+        if accessor_names:
             body.append("")
         for attr, col, unique in t.accessors:
             kind_cls = "UniqueColumn" if unique else "IndexedColumn"
             ann = f"_rt.{kind_cls}[{row}, {mod.use(cols[col].ann, w)}]"
             body += layout(ann_expr(ann), INDENT, f"{attr}: ")
+        for ia in t.index_accessors:
+            body += layout(Atom(ia.class_name), INDENT, f"{ia.attr}: ")
         body.append("")
         body += signature(INDENT, "__init__", ["self", "client: _rt.Client"], "None")
         body += layout(call("super().__init__", *_atoms("client", py_str(t.wire))), INDENT * 2)
@@ -750,6 +766,10 @@ class Renderer:
             kind_cls = "UniqueColumn" if unique else "IndexedColumn"
             ctor = call(f"_rt.{kind_cls}", *_atoms("self._cache", str(col)))
             body += layout(ctor, INDENT * 2, f"self.{attr} = ")
+        for ia in t.index_accessors:
+            cols_t = tup([Atom(str(c)) for c in ia.columns])
+            ctor = call(ia.class_name, Atom("self._cache"), cols_t)
+            body += layout(ctor, INDENT * 2, f"self.{ia.attr} = ")
         if t.primary_key is not None:
             f = cols[t.primary_key]
             body.append("")
@@ -771,7 +791,26 @@ class Renderer:
             params = ["self", *(f"{f.attr}: {f.ann}" for f in fs)]
             body.append("")
             body += signature(INDENT, k.method, params, f"list[{row}]")
-            if len(fs) == 1:
+            if k.prefix_of is not None:
+                names = ", ".join(f.attr for f in fs)
+                what = (
+                    f"``{names}`` is ``{names}``: the first column"
+                    if len(fs) == 1
+                    else f"({names}) equal the arguments: the leading columns"
+                )
+                doc = (
+                    f"Rows whose {what} of index ``{k.prefix_of}``, a btree prefix scan "
+                    f"(``{k.prefix_of}.filter({names})``)."
+                )
+                body += _docstring(INDENT * 2, doc)
+                if len(fs) == 1:
+                    filt = call("self._filter", *_atoms(str(k.columns[0]), fs[0].attr))
+                else:
+                    key = tup([Atom(f.attr) for f in fs])
+                    cols_t = tup([Atom(str(c)) for c in k.columns])
+                    filt = call("self._filter", cols_t, key)
+                body += layout(filt, INDENT * 2, "return ")
+            elif len(fs) == 1:
                 body.append(
                     f'{INDENT * 2}"""Rows whose indexed ``{fs[0].attr}`` is ``{fs[0].attr}``."""'
                 )
@@ -794,12 +833,75 @@ class Renderer:
             body.append(f"{INDENT * 2}return self._on_update(fn)")
         for a in (t.handle_class, row):
             mod.use(a, w)
-        exported = [t.handle_class] + ([row] if row in w else [])
+        exported = [t.handle_class, *(ia.class_name for ia in t.index_accessors)]
+        exported += [row] if row in w else []
         body = [*_all(exported), *body]
         if row in w:
             mod.local.setdefault(w[row], set()).add(row)
         doc = f"Table ``{t.wire}``: its row class and typed handle."
         return _file(self.header, doc, mod, t.module, body)
+
+    def index_class(self, mod: Module, t: TableModel, ia: IndexAccessor) -> list[str]:
+        """The typed accessor class of one multi-column index: ``filter`` on any leading
+        part of its columns, ``range`` on the column after a fixed prefix."""
+        w = self.where
+        row = t.row_ann
+        fs = [t.columns[c] for c in ia.columns]
+        names = ", ".join(f.attr for f in fs)
+        ind2 = INDENT * 2
+        rows = f"list[{row}]"
+        out = class_line(ia.class_name, f"_rt.MultiColumnIndex[{row}]")
+        doc = (
+            f"Index ``{ia.label}`` of table ``{t.wire}`` on ({names}): ``filter`` on its "
+            f"leading columns, ``range`` on one column after fixed leading ones; rows come in "
+            f"({names}) order. ``conn.db.{t.attr}.{ia.attr}``."
+        )
+        out += [*_docstring(INDENT, doc), "", f"{INDENT}__slots__ = ()"]
+        anns = [mod.use(f.ann, w) for f in fs]
+        for n in range(1, len(fs) + 1):
+            params = ["self", *(f"{f.attr}: {a}" for f, a in zip(fs[:n], anns))]
+            out.append("")
+            out += _stub(signature(INDENT, "filter", params, rows, decorators=["@overload"]))
+        impl = ["self", f"{fs[0].attr}: {anns[0]}", *(f"{f.attr}: Any = _rt.UNSET" for f in fs[1:])]
+        out.append("")
+        out += signature(INDENT, "filter", impl, rows)
+        lead = ", ".join(f.attr for f in fs[:1])
+        doc = (
+            f"Rows whose first columns equal the values given, from ``filter({lead})`` to "
+            f"``filter({names})``."
+        )
+        out += _docstring(ind2, doc)
+        out += layout(call("self._filter", *_atoms(*(f.attr for f in fs))), ind2, "return ")
+        for n, a in enumerate(anns):
+            bound = a if a.endswith("| None") else f"{a} | None"
+            params = ["self", f"lo: {bound} = None", f"hi: {bound} = None", "*"]
+            if n:
+                fixed = ", ".join(anns[:n])
+                params.append(f"prefix: tuple[{fixed}]")
+            params.append("hi_inclusive: bool = False")
+            out.append("")
+            out += _stub(signature(INDENT, "range", params, rows, decorators=["@overload"]))
+        impl = [
+            "self",
+            "lo: Any = None",
+            "hi: Any = None",
+            "*",
+            "prefix: tuple[Any, ...] = ()",
+            "hi_inclusive: bool = False",
+        ]
+        out.append("")
+        out += signature(INDENT, "range", impl, rows)
+        first, second = fs[0].attr, fs[1].attr
+        doc = (
+            f"Rows with ``lo <= {first} < hi`` (``<= hi`` with ``hi_inclusive``; None: open); "
+            f"with ``prefix=({first},)``, rows with that ``{first}`` and ``lo <= {second} < "
+            "hi``, and so on for longer prefixes."
+        )
+        out += _docstring(ind2, doc)
+        out += layout(
+            call("self._range", *_atoms("lo", "hi", "prefix", "hi_inclusive")), ind2, "return "
+        )
+        return out
 
     # -- one module per reducer (the old SDK's layout) --
 
@@ -941,6 +1043,25 @@ class _DictItem(Expr):
     def lines(self, indent: str) -> list[str]:
         sub = self.value.lines(indent)
         return [f"{self.key}: {sub[0]}", *sub[1:]]
+
+
+def _docstring(indent: str, text: str) -> list[str]:
+    """A docstring wrapped to the line length (one line when it fits)."""
+    body = doc_text(text)
+    one = f'{indent}"""{body}"""'
+    if len(one) <= WIDTH:
+        return [one]
+    lines = textwrap.wrap(body, WIDTH - len(indent), initial_indent='"""', break_on_hyphens=False)
+    lines[-1] += '"""'
+    if len(indent) + len(lines[-1]) > WIDTH:
+        lines[-1] = lines[-1][:-3]
+        lines.append('"""')
+    return [f"{indent}{ln}" for ln in lines]
+
+
+def _stub(lines: list[str]) -> list[str]:
+    """A ``def`` whose body is ``...`` on the same line (an overload)."""
+    return [*lines[:-1], f"{lines[-1]} ..."]
 
 
 def _atoms(*texts: str) -> list[Expr]:

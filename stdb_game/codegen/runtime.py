@@ -5,7 +5,8 @@ Generated code imports this module as ``_rt``. It holds:
 * base classes of the generated types (``GeneratedProduct``, ``TaggedSum``) that give them
   value equality, hashing and a readable ``repr``;
 * the typed wrappers around ``Client`` (``TableView``, ``UniqueColumn``, ``IndexedColumn``,
-  ``ReducersView``, ``DbConnectionBase``) and ``ReducerEventOf``, the typed reducer event;
+  ``MultiColumnIndex``, ``ReducersView``, ``DbConnectionBase``) and ``ReducerEventOf``, the
+  typed reducer event;
 * the *current client* of the old SDK's API (``User.iter()``, ``send_message(...)``,
   ``register_on_send_message(...)``): ``set_current_client(client)`` binds it. The compat
   layer (``stdb_game.compat``) calls it when it connects; a program can call it itself.
@@ -30,11 +31,13 @@ if TYPE_CHECKING:
     from ..cache import TableCache
 
 __all__ = [
+    "UNSET",
     "CallbackHandle",
     "Client",
     "DbConnectionBase",
     "GeneratedProduct",
     "IndexedColumn",
+    "MultiColumnIndex",
     "ReducerEvent",
     "ReducerEventOf",
     "ReducersView",
@@ -280,6 +283,76 @@ class UniqueColumn(IndexedColumn[RowT, KeyT]):
         """The row whose column equals ``value``, or None."""
         row: RowT | None = self._cache.find_unique(self._column, value)
         return row
+
+
+class _Unset:
+    """A column left out of a prefix lookup (None cannot say so: it is an option's value)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: Default of the trailing columns of a generated multi-column ``filter``.
+UNSET: Any = _Unset()
+
+
+class MultiColumnIndex(Generic[RowT]):
+    """A btree index on several columns: equality on a leading part of its columns, ranges
+    on the column after a fixed prefix (what SpacetimeDB's btree indexes allow). Generated
+    subclasses give ``filter`` and ``range`` typed signatures and call these."""
+
+    __slots__ = ("_cache", "_columns")
+
+    def __init__(self, cache: TableCache[Any], columns: tuple[int, ...]) -> None:
+        self._cache = cache
+        self._columns = columns
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """The index's columns (positions in the row), in index order."""
+        return self._columns
+
+    def _filter(self, *values: Any) -> list[RowT]:
+        given = list(values)
+        while given and given[-1] is UNSET:
+            given.pop()
+        if not given or len(given) > len(self._columns) or any(v is UNSET for v in given):
+            raise TypeError(
+                f"table {self._cache.name!r}: filter on index columns {self._columns} takes "
+                f"values for its first 1 to {len(self._columns)} columns, in order"
+            )
+        if len(given) == 1:  # a bare value fits an index on that column alone, or a prefix
+            rows: list[RowT] = self._cache.filter(self._columns[:1], given[0])
+        else:
+            rows = self._cache.filter(self._columns[: len(given)], tuple(given))
+        return rows
+
+    def _range(self, lo: Any, hi: Any, prefix: Sequence[Any], hi_inclusive: bool) -> list[RowT]:
+        fixed = tuple(prefix)
+        n = len(fixed)
+        if n >= len(self._columns):
+            raise TypeError(
+                f"table {self._cache.name!r}: range on index columns {self._columns}: "
+                f"prefix= fixes at most {len(self._columns) - 1} columns, got {fixed!r}"
+            )
+        rows: list[RowT]
+        if n == 0:  # bounds on the first column: 1-tuples compare with the keys' first column
+            rows = self._cache.range(
+                self._columns,
+                None if lo is None else (lo,),
+                None if hi is None else (hi,),
+                hi_inclusive=hi_inclusive,
+            )
+        else:
+            rows = self._cache.range(
+                self._columns[: n + 1], lo, hi, hi_inclusive=hi_inclusive, prefix=fixed
+            )
+        return rows
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._cache.name!r} columns={self._columns}>"
 
 
 class TableView(Generic[RowT]):

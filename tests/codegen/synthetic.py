@@ -368,3 +368,39 @@ def hostile_names_schema() -> Json:
         "misc_exports": [],
         "row_level_security": [],
     }
+
+
+def grid_schema() -> Json:
+    """Multi-column btree indexes: a three-column one whose first column also has an index
+    of its own, and one whose first column is an option."""
+    return {
+        "typespace": {
+            "types": [
+                product(
+                    ("id", prim("U32")),
+                    ("layer", prim("U8")),
+                    ("x", prim("I32")),
+                    ("y", prim("I32")),
+                    ("label", option(prim("String"))),
+                )
+            ]
+        },
+        "tables": [
+            table(
+                "cell",
+                0,
+                pk=0,
+                btree=[
+                    ("id", [0]),
+                    ("layer", [1]),
+                    ("by_layer_pos", [1, 2, 3]),
+                    ("by_label", [4, 0]),
+                ],
+                unique=[[0]],
+            )
+        ],
+        "reducers": [],
+        "types": [{"name": {"scope": [], "name": "Cell"}, "ty": 0, "custom_ordering": True}],
+        "misc_exports": [],
+        "row_level_security": [],
+    }

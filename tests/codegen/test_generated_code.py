@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import BASIC_JSON, CHAT_JSON, REPO, run_tool
 from synthetic import (
+    grid_schema,
     hostile_names_schema,
     long_names_schema,
     prim,
@@ -91,6 +92,7 @@ def _module(tables: list[Any], reducers: list[Any]) -> dict[str, Any]:
 #: hostile names, and modules with no reducers or no tables (nothing to import for them).
 PACKAGES = {
     "synth_pkg": synthetic_schema,
+    "grid_pkg": grid_schema,
     "long_pkg": long_names_schema,
     "hostile_pkg": hostile_names_schema,
     "no_reducers_pkg": lambda: _module([table("thing", 0, pk=0)], []),
@@ -129,6 +131,8 @@ from __future__ import annotations
 
 from chat_pkg import SCHEMA, DbConnection, Message, SendMessageArgs, User
 from chat_pkg.send_message_reducer import register_on_send_message, send_message
+from grid_pkg import Cell
+from grid_pkg import DbConnection as GridConnection
 from synth_pkg import Color, Everything, Shape, ShapeCircle, Vec2
 from stdb_game import Identity
 from stdb_game.client import Client
@@ -160,6 +164,15 @@ def use(conn: DbConnection) -> None:
     print(user, same, users, name, messages, rid, row)
 
 
+def cells(conn: GridConnection) -> list[Cell]:
+    idx = conn.db.cell.by_layer_pos
+    some: list[Cell] = idx.filter(0) + idx.filter(0, 1) + idx.filter(layer=0, x=1, y=2)
+    some += idx.range(0, 2) + idx.range(0, 5, prefix=(1,)) + idx.range(1, prefix=(1, 2))
+    some += conn.db.cell.by_label.filter(None) + conn.db.cell.by_label.range("a", "b")
+    some += conn.db.cell.filter_by_layer_and_x(0, 1) + Cell.filter_by_label("a")
+    return some
+
+
 def shapes(e: Everything, s: Shape) -> float:
     c: Color = e.color
     v: Vec2 = e.pos
@@ -175,6 +188,7 @@ MISUSE = """\
 from __future__ import annotations
 
 from chat_pkg import DbConnection, User
+from grid_pkg import DbConnection as GridConnection
 from stdb_game import Identity
 
 
@@ -186,6 +200,14 @@ def misuse(conn: DbConnection) -> None:
     conn.db.message.find(1)
     conn.db.user.on_insert(lambda ctx: None)
     User(Identity(1), "n")
+
+
+def grid_misuse(conn: GridConnection) -> None:
+    conn.db.cell.by_layer_pos.filter("a")
+    conn.db.cell.by_layer_pos.filter(0, 1, 2, 3)
+    conn.db.cell.by_layer_pos.range(0, 1, prefix=("a",))
+    conn.db.cell.by_layer_pos.range(0, 1, prefix=(1, 2, 3))
+    conn.db.cell.by_layer_pos.filter(y=2)
 """
 
 
@@ -199,7 +221,7 @@ def test_generated_packages_pass_mypy_strict_and_type_user_code(packages: Path) 
     errors = [ln for ln in run.stdout.splitlines() if ": error:" in ln]
     assert all(ln.startswith("misuse.py:") for ln in errors), run.stdout + run.stderr
     lines = sorted({int(ln.split(":")[1]) for ln in errors})
-    assert lines == [8, 9, 10, 11, 12, 13, 14], run.stdout
+    assert lines == [9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23], run.stdout
 
 
 def test_docstring_example_in_init_is_accurate(packages: Path) -> None:
