@@ -1,6 +1,6 @@
 """The token signing key outlives a restart, with or without ``--data-dir``, so clients keep
-their identities while the module is restarted; it never lands in the real home directory
-during tests."""
+their identities while the module is restarted. Every test here points the key (``HOME``,
+``--key-file`` or the variable) at its temporary directory: never the real home."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ def test_the_launcher_alone_uses_a_fresh_key_and_writes_nothing(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    monkeypatch.delenv(KEY_FILE_ENV)
-    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(home))
     with start_dev_server(CHAT, extra_args=QUIET) as first:
         identity, token = _mint(first.url)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from stdb_game.devserver import Database
+from stdb_game.devserver.keyfile import KEY_FILE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +36,7 @@ def seed(ctx: ReducerContext) -> None:
 
 def _dev(module: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
+    env[KEY_FILE_ENV] = str(module.with_name("devserver-key"))  # never the real home
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "stdb_game.cli", "dev", "--module", str(module), "--port", "0"]
     return subprocess.run(
