@@ -16,6 +16,9 @@ Engine API -- no networking, no threads, no clock: every call takes its timestam
         # ReducerArgsError (400); a reducer that raises gives committed=False + its message
     db.client_connected(sender, connection_id, timestamp) -> TxResult | None  # None: no reducer;
     db.client_disconnected(sender, connection_id, timestamp) -> TxResult | None  # Failed: reject
+    db.clients -> {(identity, connection_id): None}   # connected now (st_client), logged
+    db.startup_disconnects -> list[TxResult]  # client_disconnected runs open() did for clients
+                                              # a crash left connected (as SpacetimeDB does)
     db.next_deadline() -> Timestamp | None ; db.run_due(now) -> list[TxResult]
     q = db.compile_query(sql, caller) -> Query     # SqlError(message) if unsupported/invisible
     qs = db.compile_subscription(sql, caller) -> list[Query]   # expands SELECT * FROM *
