@@ -535,6 +535,9 @@ class DevServer:
         return web.json_response([result.to_json()], headers=headers)
 
     async def h_call(self, request: web.Request) -> web.Response:
+        """Real order (client-api ``call``): headers and a UTF-8 body are checked before the
+        caller connects; the reducer lookup, lifecycle check and argument parsing happen
+        after, so those refusals still run (and broadcast) connect and disconnect."""
         self._resolve_db(request)
         name = request.match_info["reducer"]
         claims, _ = self._authenticate(request, required=False)
@@ -544,19 +547,11 @@ class DevServer:
             return web.Response(status=400, text="missing Content-Type header", headers=headers)
         if content_type.strip() != "application/json":
             return web.Response(status=415, text="expected JSON content type", headers=headers)
-        body = await request.read()
         try:
-            args_json = json.loads(body.decode("utf-8")) if body.strip() else []
-        except (UnicodeDecodeError, ValueError) as exc:
-            return web.Response(status=400, text=f"invalid JSON: {exc}", headers=headers)
-        except RecursionError:  # json recurses once per level of nesting
-            return web.Response(status=400, text="invalid JSON: nested too deeply", headers=headers)
-        info = self.db.reducers.get(name)
-        if info is None:
-            return web.Response(status=404, text=f"no such reducer {name!r}", headers=headers)
-        if info.lifecycle is not None:
+            text = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
             return web.Response(
-                status=400, text=f"lifecycle reducer {name!r} cannot be called", headers=headers
+                status=400, text="Request body didn't contain valid UTF-8", headers=headers
             )
         connection_id = ConnectionId.random()
         connected = self.db.client_connected(claims.identity, connection_id, _now())
@@ -564,24 +559,44 @@ class DevServer:
         if connected is not None and not connected.committed:
             return web.Response(status=403, text=connected.error or "refused", headers=headers)
         try:
-            try:
-                tx = self.db.call_reducer_json(
-                    name,
-                    args_json,
-                    sender=claims.identity,
-                    connection_id=connection_id,
-                    timestamp=_now(),
-                )
-            except ReducerCallError as exc:
-                return web.Response(status=exc.status, text=str(exc), headers=headers)
-            except RecursionError:  # converting deeply nested arguments (the reducer's own
-                # RecursionError is a failed call, caught inside the engine)
-                return web.Response(
-                    status=400, text="invalid arguments: nested too deeply", headers=headers
-                )
-            self._after_tx(tx)
+            return self._http_call_connected(name, text, claims.identity, connection_id, headers)
         finally:
             self._after_tx(self.db.client_disconnected(claims.identity, connection_id, _now()))
+
+    def _http_call_connected(
+        self,
+        name: str,
+        text: str,
+        sender: Identity,
+        connection_id: ConnectionId,
+        headers: dict[str, str],
+    ) -> web.Response:
+        """The HTTP call between connect and disconnect: lookup, lifecycle, args, then run."""
+        info = self.db.reducers.get(name)
+        if info is None:
+            return web.Response(status=404, text=f"no such reducer {name!r}", headers=headers)
+        if info.lifecycle is not None:
+            return web.Response(
+                status=400, text=f"lifecycle reducer {name!r} cannot be called", headers=headers
+            )
+        try:
+            args_json = json.loads(text) if text.strip() else []
+        except ValueError as exc:
+            return web.Response(status=400, text=f"invalid JSON: {exc}", headers=headers)
+        except RecursionError:  # json recurses once per level of nesting
+            return web.Response(status=400, text="invalid JSON: nested too deeply", headers=headers)
+        try:
+            tx = self.db.call_reducer_json(
+                name, args_json, sender=sender, connection_id=connection_id, timestamp=_now()
+            )
+        except ReducerCallError as exc:
+            return web.Response(status=exc.status, text=str(exc), headers=headers)
+        except RecursionError:  # converting deeply nested arguments (the reducer's own
+            # RecursionError is a failed call, caught inside the engine)
+            return web.Response(
+                status=400, text="invalid arguments: nested too deeply", headers=headers
+            )
+        self._after_tx(tx)
         headers["spacetime-energy-used"] = str(tx.energy_used)
         headers["spacetime-execution-duration-micros"] = str(tx.duration_micros)
         if tx.committed:
