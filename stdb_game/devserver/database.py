@@ -570,8 +570,9 @@ class Database:
     def run_due(self, now: Timestamp) -> list[TxResult]:
         """Run every scheduled reducer due at ``now`` (earliest first), each as a transaction.
 
-        Rows a run schedules at or before ``now`` run in the same call. Interval rows are
-        re-armed for ``now + interval``; time rows are deleted by the run that consumes them.
+        Rows a run schedules at or before ``now`` run in the same call. Interval rows move to
+        their next fixed-rate slot after ``now`` (scheduler.py); time rows are deleted by the
+        run that consumes them.
         """
         results: list[TxResult] = []
         for _ in range(MAX_RUNS_PER_CALL):

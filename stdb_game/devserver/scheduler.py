@@ -1,9 +1,12 @@
 """Deadlines of scheduled-table rows, kept in step with the committed rows of those tables.
 
 The network layer drives time: it asks ``next_deadline()`` and calls ``Database.run_due(now)``.
-An interval row is next due ``interval`` after it was inserted, then ``interval`` after each
-run (measured from the run's timestamp, so a late caller gets one run, not a burst); a time row
-is due at its time and runs once.
+An interval row is next due ``interval`` after it was inserted, then at a fixed rate: the next
+slot is counted from the slot that just ran, not from when it ran, so late runs do not add up
+to drift. A caller more than an interval late gets one run and the missed slots are skipped
+(the next is the first slot after ``now``), not a burst. This is the real scheduler's rule
+since v2.8.3 (``next_interval_tick_after``); earlier servers re-armed from the run's own time.
+A time row is due at its time and runs once.
 """
 
 from __future__ import annotations
@@ -43,16 +46,6 @@ class Scheduler:
     def remove(self, key: Key) -> None:
         self.entries.pop(key, None)
 
-    def rearm(self, key: Key, now: Timestamp) -> None:
-        """After an interval row ran at ``now``: due again one interval later."""
-        entry = self.entries.get(key)
-        if entry is None:
-            return
-        _, _, data, at = entry
-        value: Any = at.value
-        if isinstance(value, TimeDuration):
-            self._push(key, now.micros_since_epoch + max(value.micros, 1), data, at)
-
     def _clean(self) -> None:
         heap = self._heap
         while heap:
@@ -79,14 +72,25 @@ class Scheduler:
         return key, order, data, at
 
     def settle(self, key: Key, order: int, now: Timestamp) -> None:
-        """After running the entry popped with ``order``: rearm an interval row, else forget it.
+        """After running the entry popped with ``order`` at ``now``: move an interval row to its
+        next slot, else forget it.
 
         Does nothing if the run itself rescheduled or removed the row (its order changed).
         """
         entry = self.entries.get(key)
         if entry is None or entry[1] != order:
             return
-        if entry[3].is_interval:
-            self.rearm(key, now)
+        slot, _, data, at = entry
+        value: Any = at.value
+        if isinstance(value, TimeDuration):
+            nxt = next_slot_after(slot, max(abs(value.micros), 1), now.micros_since_epoch)
+            self._push(key, nxt, data, at)
         else:
             del self.entries[key]
+
+
+def next_slot_after(slot: int, interval: int, now: int) -> int:
+    """The first of ``slot + k * interval`` (k >= 1) later than ``now``, all in microseconds."""
+    if now < slot:
+        return slot + interval
+    return slot + (now - slot) // interval * interval + interval

@@ -100,8 +100,8 @@ def test_interval_rows_repeat() -> None:
     assert res[0].args == db.stores["tick_timer"].codec.encode(timer)
     assert db.next_deadline() == at(2)
     assert len(db.run_due(at(2))) == 1
-    # a late caller gets one run, then the next is one interval after that run
-    assert len(db.run_due(at(10))) == 1
+    # a caller 7.5 intervals late gets one run; the missed slots are skipped, not burst
+    assert len(db.run_due(at(10.5))) == 1
     assert db.next_deadline() == at(11)
     assert [e.what for e in db.rows("event")] == ["tick1"] * 3
     assert all(e.caller == db.identity for e in db.rows("event"))
@@ -158,3 +158,29 @@ def test_schedules_order_by_deadline() -> None:
     res = db.run_due(at(2))
     assert [e.what for e in db.rows("event")] == ["early", "tick1", "late"]
     assert len(res) == 3
+
+
+def test_interval_rows_keep_a_fixed_rate_when_runs_are_late() -> None:
+    """Each run 30 ms late: the next slot still counts from the slot, so 20 runs fit in 20 s
+    (timing each interval from the late run would push the 20th past 20.5 s)."""
+    db = Database.open(sched, timestamp=T0)
+    late = int(0.03 * SEC)
+    ran: list[int] = []
+    for _ in range(20):
+        deadline = db.next_deadline()
+        assert deadline is not None
+        now = Timestamp(deadline.micros_since_epoch + late)
+        assert len(db.run_due(now)) == 1
+        ran.append(now.micros_since_epoch - T0.micros_since_epoch)
+    assert ran == [k * SEC + late for k in range(1, 21)]
+    assert db.next_deadline() == at(21)
+    assert [e.at for e in db.rows("event")][-1] == Timestamp(T0.micros_since_epoch + ran[-1])
+
+
+def test_a_run_exactly_one_interval_late_moves_to_the_slot_after_now() -> None:
+    db = Database.open(sched, timestamp=T0)
+    assert len(db.run_due(at(2))) == 1  # slot 1 ran at slot 2's time
+    assert db.next_deadline() == at(3)  # strictly after now, as the real scheduler does
+    assert db.run_due(at(2.999)) == []
+    assert len(db.run_due(at(3))) == 1
+    assert db.next_deadline() == at(4)
