@@ -20,11 +20,11 @@ __all__ = ["module_schema", "render", "write"]
 
 
 def module_schema(demo: str) -> dict[str, Any]:
-    """The schema the dev server serves for the demo's module."""
-    from stdb_game.devserver.database import Database
+    """The schema the dev server serves for the demo's module, read from the module alone:
+    opening a database would run its ``init`` just to describe it."""
+    from stdb_game.devserver import module_schema_json
 
-    with Database.open(DEMOS[demo].module) as db:
-        return db.schema_json()
+    return module_schema_json(DEMOS[demo].module)
 
 
 def schema_text(raw: dict[str, Any]) -> str:

@@ -24,3 +24,18 @@ def test_committed_bindings_are_fresh(demo: str, tmp_path) -> None:  # type: ign
         assert (committed / name).read_bytes() == (out / name).read_bytes(), (
             f"demos/{demo}/bindings/{name} is stale; {fix}"
         )
+
+
+def test_schema_comes_from_the_module_without_opening_a_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Describing a module must not run its ``init`` (slow seeding, or one that fails)."""
+    from stdb_game.devserver import Database
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Database.open called")
+
+    monkeypatch.setattr(Database, "open", refuse)
+    for demo in sorted(DEMOS):
+        schema, _ = render(demo)
+        assert schema == (HERE / demo / "schema.json").read_text(encoding="utf-8")
