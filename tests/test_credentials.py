@@ -363,7 +363,9 @@ def test_on_token_refused_is_checked() -> None:
 
 
 def test_a_restarted_dev_server_refuses_the_stored_token_and_anonymous_recovers(tmp_path: Path) -> None:
-    """The real case: a dev server without --data-dir forgets its signing key on restart."""
+    """The real case: a server restarted with a new signing key (its key file deleted, or
+    ``--ephemeral-key``). Each run gets its own key file, so ``STDB_GAME_DEV_KEY_FILE`` in the
+    shell cannot make the two runs share a key."""
     import importlib.util
 
     if importlib.util.find_spec("aiohttp") is None:
@@ -372,14 +374,14 @@ def test_a_restarted_dev_server_refuses_the_stored_token_and_anonymous_recovers(
 
     chat = Path(__file__).resolve().parents[1] / "demos" / "chat" / "module.py"
     store = CredentialStore(tmp_path)
-    with start_dev_server(chat) as first:
+    with start_dev_server(chat, key_file=tmp_path / "keys" / "first") as first:
         c = Client(first.url, first.database, credentials=store, credentials_key="k")
         c.connect()
         assert c.run_until(lambda: c.identity is not None, 10)
         c.disconnect()
     old = store.load("k")
     assert old
-    with start_dev_server(chat) as second:
+    with start_dev_server(chat, key_file=tmp_path / "keys" / "second") as second:
         c = Client(second.url, second.database, credentials=store, credentials_key="k")
         with pytest.raises(AuthError, match=r"CredentialStore\(root=.*\)\.clear\('k'\)"):
             c.connect()
