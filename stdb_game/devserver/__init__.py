@@ -59,7 +59,9 @@ SQL accepted by queries (semantics.md §7.1): ``SELECT * | t.* FROM t [[AS] x] [
 [[AS] y] ON x.c = y.d] [WHERE ...]`` with ``=, !=, <>, <, <=, >, >=`` between a column and a
 literal (integers, floats, 'strings', TRUE/FALSE, 0x.. / X'..' hex, hex strings for Identity,
 RFC 3339 strings for Timestamp), another column, or ``:sender``; AND/OR/parentheses;
-``SELECT * FROM *`` in subscriptions. Subscriptions need both join columns indexed.
+``SELECT * FROM *`` in subscriptions. Subscriptions need both join columns indexed. One-off
+queries and ``db.sql`` join any number of tables (each ON names a column of the table it
+joins); ``db.sql`` also takes ``SET row_limit = n`` (owner only) and ``SHOW row_limit``.
 """
 
 from __future__ import annotations

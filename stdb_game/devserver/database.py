@@ -120,6 +120,8 @@ class Database:
         self._tx: Transaction | None = None
         self.db = DbView({n: TableHandle(s, self._current) for n, s in self.stores.items()})
         self.scheduler = Scheduler()
+        #: SQL system variables set with ``SET name = n`` (sqlvars.py); in memory only
+        self.sql_vars: dict[str, int] = {}
         self.tx_offset = 0
         self._log: CommitLog | None = None
         self._creating = False
@@ -624,14 +626,18 @@ class Database:
         return compile_subscription(self, sql, caller)
 
     def one_off(self, sql: str, caller: Identity) -> tuple[str, list[bytes]]:
-        """Run a one-off query: (table name, matching rows as BSATN)."""
+        """Run a one-off query: (table name, matching rows as BSATN); SqlError past row_limit."""
         from .sql import compile_query
+        from .sqlvars import check_row_limit
 
         q = compile_query(self, sql, caller, subscription=False)
-        return q.table_name, q.evaluate()
+        rows = q.evaluate()
+        check_row_limit(self, caller, len(rows))
+        return q.table_name, rows
 
     def sql(self, sql: str, caller: Identity, *, timestamp: Timestamp | None = None) -> Any:
-        """HTTP ``/sql``: SELECT (columns, COUNT, LIMIT) or owner-only INSERT/UPDATE/DELETE."""
+        """HTTP ``/sql``: SELECT (columns, COUNT, LIMIT), SHOW, or owner-only
+        INSERT/UPDATE/DELETE/SET."""
         from .sqlhttp import run_sql
 
         return run_sql(self, sql, caller, timestamp or Timestamp.now())

@@ -110,6 +110,11 @@ DEVIATIONS = """\
 - Energy is not metered: energy_quanta_used (and the spacetime-energy-used header) is a
   nominal 1000 quanta per microsecond of reducer run time, at least 1000; calls never run
   out of energy. Messages that run no reducer report 0.
+- SQL: a JOIN's ON must compare a column of the joined table with an earlier table's (real
+  servers take any equality of two columns in scope), and cross joins (no ON) are refused.
+- row_limit (SET row_limit = n) counts the rows a one-off query or /sql SELECT matches
+  instead of estimating them, and is not checked for subscriptions; SET values are kept in
+  memory only, not across restarts.
 """
 
 

@@ -1,5 +1,8 @@
 """Subscription and one-off queries (semantics.md §7.1): compile, evaluate, and per-transaction deltas.
 
+Subscriptions join at most two tables; one-off queries join any number (``MultiJoinQuery``,
+evaluated only).
+
 A query returns whole rows of one table. Deltas:
 
 * single table: filter the transaction's deletes/inserts of that table -- O(changed rows);
@@ -23,13 +26,20 @@ from sqlglot.errors import SqlglotError
 from ..sats.values import Identity
 from .errors import SqlError
 from .results import TableChange
-from .sqlparse import TOO_DEEP, Plan, comparable, parse_one, plan_from
+from .sqlparse import TOO_DEEP, Plan, comparable, join_matches, parse_one, plan_from
 from .storage import TableStore
 
 if TYPE_CHECKING:
     from .database import Database
 
-__all__ = ["JoinQuery", "Query", "SingleTableQuery", "compile_query", "compile_subscription"]
+__all__ = [
+    "JoinQuery",
+    "MultiJoinQuery",
+    "Query",
+    "SingleTableQuery",
+    "compile_query",
+    "compile_subscription",
+]
 
 Row = tuple[Any, ...]
 _ALLOWED_SELECT_ARGS = {"expressions", "from", "from_", "joins", "where", "kind"}
@@ -209,6 +219,27 @@ class JoinQuery(Query):
         return out
 
 
+class MultiJoinQuery(Query):
+    """A one-off ``SELECT x.* FROM a x JOIN b y ON ... JOIN c z ON ... [WHERE ...]``: one-off
+    queries may join any number of tables (semantics.md §7.1); subscriptions may not, so this
+    has no delta."""
+
+    def __init__(self, sql: str, plan: Plan, projected: int) -> None:
+        self.sql = sql
+        self.key = normalize_key(sql)
+        self._plan = plan
+        self._proj = projected
+        self.table_name = plan.sources[projected].name
+        self.tables = frozenset(s.name for s in plan.sources)
+
+    def evaluate(self) -> list[bytes]:
+        p = self._proj
+        return [m[p][0] for m in join_matches(self._plan)]
+
+    def delta(self, changes: dict[str, TableChange]) -> TableChange:
+        raise SqlError("subscriptions support at most 1 JOIN (two tables)")
+
+
 def _projection(select: exp.Select, plan: Plan) -> int:
     exprs = select.expressions
     if len(exprs) != 1:
@@ -249,10 +280,12 @@ def _compile_query(db: Database, sql: str, caller: Identity, *, subscription: bo
         raise SqlError(f"unsupported in subscriptions and one-off queries: {', '.join(extra)}")
     if stmt.args.get("kind"):
         raise SqlError(f"unsupported: SELECT {stmt.args['kind']}")
-    plan = plan_from(db, stmt, caller)
+    plan = plan_from(db, stmt, caller, max_joins=1 if subscription else None)
     projected = _projection(stmt, plan)
-    if plan.join is None:
+    if not plan.joins:
         return SingleTableQuery(sql, plan)
+    if plan.join is None:
+        return MultiJoinQuery(sql, plan, projected)
     if subscription:
         for ref in plan.join:
             store: TableStore = plan.sources[ref.side].store

@@ -1,5 +1,6 @@
-"""HTTP ``/sql`` (semantics.md §7.2 subset): SELECT with column lists, COUNT(*), LIMIT, and
-owner-only INSERT / UPDATE / DELETE run as transactions (their changes must be broadcast)."""
+"""HTTP ``/sql`` (semantics.md §7.2 subset): SELECT with column lists, COUNT(*), LIMIT and joins
+of any number of tables, ``SET``/``SHOW`` of system variables (sqlvars.py), and owner-only
+INSERT / UPDATE / DELETE run as transactions (their changes must be broadcast)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from ..sats.values import Identity, Timestamp
 from ._satsjson import untyped_json
 from .errors import SqlError
 from .results import TxResult
-from .sqlparse import TOO_DEEP, Plan, literal_value, parse_one, plan_from
+from .sqlparse import (
+    MAX_SQL_BYTES,
+    TOO_DEEP,
+    Plan,
+    join_matches,
+    literal_value,
+    parse_one,
+    plan_from,
+)
+from .sqlvars import check_row_limit, parse_show, run_set, show_result
 
 if TYPE_CHECKING:
     from .database import Database
@@ -56,27 +66,15 @@ class SqlResult:
 
 
 def _matches(plan: Plan) -> list[tuple[tuple[bytes, Any], ...]]:
-    """All (bytes, row) combinations of the FROM sources that satisfy WHERE."""
-    pred = plan.pred
-    s0 = plan.sources[0].store
-    if plan.join is None:
-        return [((d, r),) for d, r in s0.rows.items() if pred is None or pred((r,))]
-    a, b = plan.join
-    s1 = plan.sources[1].store
-    out: list[tuple[tuple[bytes, Any], ...]] = []
-    for d0, r0 in s0.rows.items():
-        for d1 in s1.rows_where(b.pos, r0[a.pos]):
-            r1 = s1.rows[d1]
-            if pred is None or pred((r0, r1)):
-                out.append(((d0, r0), (d1, r1)))
-    return out
+    """All (bytes, row) combinations of the FROM sources that satisfy the JOINs and WHERE."""
+    return join_matches(plan)
 
 
 def _select(db: Database, stmt: exp.Select, caller: Identity) -> SqlResult:
     extra = [k for k, v in stmt.args.items() if v and k not in _SELECT_ARGS]
     if extra or stmt.args.get("kind"):
         raise SqlError(f"unsupported in SELECT: {', '.join(extra) or stmt.args['kind']}")
-    plan = plan_from(db, stmt, caller, max_joins=1)
+    plan = plan_from(db, stmt, caller, max_joins=None)
     limit = None
     lim = stmt.args.get("limit")
     if lim is not None:
@@ -85,6 +83,7 @@ def _select(db: Database, stmt: exp.Select, caller: Identity) -> SqlResult:
             raise SqlError("LIMIT takes a non-negative integer")
         limit = int(node.this)
     matches = _matches(plan)
+    check_row_limit(db, caller, len(matches))
     exprs = stmt.expressions
     if len(exprs) == 1 and isinstance(exprs[0], exp.Alias | exp.Count):
         node = exprs[0]
@@ -251,8 +250,16 @@ def run_sql(db: Database, sql: str, caller: Identity, now: Timestamp) -> SqlResu
 
 def _run_sql(db: Database, sql: str, caller: Identity, now: Timestamp) -> SqlResult:
     start = time.perf_counter_ns()
+    if len(sql) <= MAX_SQL_BYTES and (var := parse_show(sql)) is not None:
+        schema, rows = show_result(db, var)
+        res = SqlResult(schema, list(rows))
+        res.total_duration_micros = (time.perf_counter_ns() - start) // 1000
+        return res
     stmt = parse_one(sql)
-    if isinstance(stmt, exp.Select):
+    if isinstance(stmt, exp.Set):
+        run_set(db, stmt, caller)
+        res = SqlResult(t.ProductType([]), [])
+    elif isinstance(stmt, exp.Select):
         res = _select(db, stmt, caller)
     elif isinstance(stmt, exp.Insert):
         res = _insert(db, stmt, caller, now)

@@ -30,6 +30,7 @@ __all__ = [
     "ColRef",
     "Plan",
     "comparable",
+    "join_matches",
     "literal_value",
     "parse_one",
     "plan_from",
@@ -266,11 +267,14 @@ class ColRef:
 
 
 class Plan:
-    """FROM (one table, or two joined on equal columns) plus the WHERE predicate."""
+    """FROM (one table, or tables joined on equal columns) plus the WHERE predicate."""
 
     def __init__(self, sources: list[Source]) -> None:
         self.sources = sources
+        #: the join of a two-table FROM as (column of source 0, column of source 1)
         self.join: tuple[ColRef, ColRef] | None = None
+        #: every JOIN in order as (column of an earlier source, column of the joined one)
+        self.joins: list[tuple[ColRef, ColRef]] = []
         self.pred: Pred | None = None
         #: AND-ed ``column = literal`` terms usable for index lookups: (side, pos, stored value)
         self.eq_terms: list[tuple[int, int, Any]] = []
@@ -323,16 +327,20 @@ def _table(db: Database, node: exp.Expression, caller: Identity) -> tuple[str, s
     return name, alias
 
 
-def plan_from(db: Database, select: exp.Select, caller: Identity, *, max_joins: int = 1) -> Plan:
-    """Resolve FROM/JOIN and compile WHERE of ``select``."""
+def plan_from(
+    db: Database, select: exp.Select, caller: Identity, *, max_joins: int | None = 1
+) -> Plan:
+    """Resolve FROM/JOIN (at most ``max_joins`` JOINs; None: any number) and compile WHERE."""
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
         raise SqlError("missing FROM")
     name, alias = _table(db, from_.this, caller)
     plan = Plan([Source(name, alias, db.stores[name])])
     joins = select.args.get("joins") or []
-    if len(joins) > max_joins:
-        raise SqlError(f"at most {max_joins} JOIN is supported")
+    if max_joins is not None and len(joins) > max_joins:
+        if max_joins == 0:
+            raise SqlError("JOIN is not supported here")
+        raise SqlError(f"subscriptions support at most {max_joins} JOIN (two tables)")
     for j in joins:
         if j.args.get("side") or j.args.get("kind") not in (None, "INNER"):
             raise SqlError("only [INNER] JOIN ... ON is supported")
@@ -340,7 +348,10 @@ def plan_from(db: Database, select: exp.Select, caller: Identity, *, max_joins: 
             raise SqlError("JOIN ... USING is not supported; use ON a.x = b.y")
         on = j.args.get("on")
         if on is None:
-            raise SqlError("a JOIN needs ON a.x = b.y")
+            raise SqlError(
+                "a JOIN without ON (a cross join) is not supported by the dev server; "
+                "use JOIN ... ON a.x = b.y"
+            )
         jname, jalias = _table(db, j.this, caller)
         if any(s.alias == jalias for s in plan.sources):
             raise SqlError(f"table alias {jalias!r} is used twice")
@@ -352,15 +363,52 @@ def plan_from(db: Database, select: exp.Select, caller: Identity, *, max_joins: 
         a, b = plan.column(on.this), plan.column(on.expression)
         if a.side == b.side:
             raise SqlError("JOIN ... ON must compare a column of each table")
+        new = len(plan.sources) - 1
+        if new not in (a.side, b.side):
+            raise SqlError(
+                f"JOIN {jalias} ... ON must compare a column of {jalias} with an earlier "
+                "table's (a dev-server limit)"
+            )
         if a.type != b.type or comparable(a.type) is None:
             raise SqlError(
                 f"cannot join {a.name} ({a.type.describe()}) with {b.name} ({b.type.describe()})"
             )
-        plan.join = (a, b) if a.side == 0 else (b, a)
+        plan.joins.append((a, b) if b.side == new else (b, a))
+    if len(plan.joins) == 1:
+        plan.join = plan.joins[0]
     where = select.args.get("where")
     if where is not None:
         plan.pred = _predicate(plan, where.this, caller, top=True)
     return plan
+
+
+def join_matches(plan: Plan) -> list[tuple[tuple[bytes, Any], ...]]:
+    """Every combination of (row bytes, row) of the FROM sources that satisfies the JOINs and
+    WHERE, in FROM order; each JOIN probes the joined table through an index on its column
+    when there is one, else through one hash of its rows."""
+    pred = plan.pred
+    combos: list[tuple[tuple[bytes, Any], ...]] = [
+        ((d, r),) for d, r in plan.sources[0].store.rows.items()
+    ]
+    for earlier, joined in plan.joins:
+        probe = _probe(plan.sources[joined.side].store, joined)
+        side, pos = earlier.side, earlier.pos
+        combos = [(*c, m) for c in combos for m in probe(c[side][1][pos])]
+    if pred is None:
+        return combos
+    return [c for c in combos if pred(tuple(r for _, r in c))]
+
+
+def _probe(store: TableStore, col: ColRef) -> Callable[[Any], list[tuple[bytes, Any]]]:
+    rows = store.rows
+    if (col.pos,) in store.by_columns:
+        return lambda v: [(d, rows[d]) for d in store.rows_where(col.pos, v)]
+    conv = comparable(col.type)
+    assert conv is not None  # plan_from refuses joins on incomparable columns
+    table: dict[Any, list[tuple[bytes, Any]]] = {}
+    for d, r in rows.items():
+        table.setdefault(conv(r[col.pos]), []).append((d, r))
+    return lambda v: table.get(conv(v), [])
 
 
 def _terms(node: exp.Expression, kind: type[exp.Connector]) -> list[exp.Expression]:

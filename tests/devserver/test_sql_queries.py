@@ -426,3 +426,111 @@ def test_typed_rows_decode(db: Database) -> None:
     row = get_codec(db.tables["person"].row_type).decode(rows[0])
     assert row.owner == BOB and row.nick is None and row.score == -2.0
     assert isinstance(u64, object) and isinstance(i32, object)
+
+
+# ---- joins of more than two tables (one-off and /sql), SET / SHOW ------------------------------
+
+THREE_WAY = (
+    "SELECT q.* FROM pet q JOIN person p ON q.person_id = p.id JOIN plain pl ON pl.person_id = p.id"
+)
+
+
+def _one_off_ids(db: Database, sql: str) -> list[int]:
+    table, rows = db.one_off(sql, ALICE)
+    codec = get_codec(db.tables[table].row_type)
+    return sorted(codec.decode(r).id for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (THREE_WAY, [1, 2]),  # pets of people with a plain row (only person 1)
+        (
+            "SELECT a.* FROM pet a JOIN person p ON a.person_id = p.id "
+            "JOIN pet b ON b.person_id = p.id WHERE b.species = 'dog'",
+            [1, 2],
+        ),
+        # bag semantics: person 1 has two pets, so 2 x 2 matches; person 2 one
+        (
+            "SELECT p.* FROM person p JOIN pet a ON a.person_id = p.id "
+            "JOIN pet b ON b.person_id = p.id",
+            [1, 1, 1, 1, 2],
+        ),
+    ],
+)
+def test_one_off_joins_any_number_of_tables(db: Database, sql: str, expected: list[int]) -> None:
+    assert _one_off_ids(db, sql) == expected
+
+
+def test_one_off_join_on_an_earlier_tables_unindexed_column(db: Database) -> None:
+    table, rows = db.one_off(
+        "SELECT pl.* FROM person p JOIN pet a ON a.person_id = p.id "
+        "JOIN plain pl ON pl.person_id = a.person_id WHERE a.species = 'cat'",
+        ALICE,
+    )
+    # the ON names an earlier table (pet), and plain.person_id has no index: only pet 1 (a cat
+    # of person 1, who has the one plain row) matches
+    assert table == "plain" and len(rows) == 1
+
+
+def test_subscriptions_still_join_at_most_two_tables(db: Database) -> None:
+    with pytest.raises(SqlError, match="at most 1 JOIN"):
+        db.compile_query(THREE_WAY, ALICE)
+    with pytest.raises(SqlError, match="dev-server limit"):
+        db.one_off(
+            "SELECT q.* FROM pet q JOIN person p ON q.person_id = p.id "
+            "JOIN plain pl ON q.person_id = p.id",
+            ALICE,
+        )
+
+
+def test_http_sql_joins_any_number_of_tables(db: Database) -> None:
+    res = db.sql(
+        "SELECT p.name, a.species, b.species AS other FROM person p "
+        "JOIN pet a ON a.person_id = p.id JOIN pet b ON b.person_id = a.person_id "
+        "WHERE a.id < b.id",
+        ALICE,
+    )
+    assert [e.name for e in res.schema.elements] == ["name", "species", "other"]
+    assert res.rows == [("alice", "cat", "dog")]
+    count = db.sql(THREE_WAY.replace("SELECT q.*", "SELECT COUNT(*) AS n"), ALICE)
+    assert count.rows == [(2,)]
+
+
+def test_set_and_show_row_limit() -> None:
+    db = Database.open(m, timestamp=T0)
+    assert db.sql("SHOW row_limit", ALICE).to_json()["rows"] == []
+    with pytest.raises(SqlError) as err:
+        db.sql("SET row_limit = 2", ALICE)
+    assert err.value.unauthorized and db.sql_vars == {}
+    assert db.sql("SET row_limit = 2", db.owner).rows == []
+    body = db.sql("show row_limit;", BOB).to_json()
+    assert body["rows"] == [[[8, 2]]]  # StVarValue::U64(2)
+    assert [e["name"] for e in body["schema"]["elements"]] == [{"some": "value"}]
+    # over the limit for others, not for the owner; what counts is rows matched
+    for run in (
+        lambda: db.sql("SELECT * FROM person", ALICE),
+        lambda: db.one_off("SELECT * FROM person", ALICE),
+    ):
+        with pytest.raises(SqlError, match=r"Estimated cardinality \(3 rows\) exceeds limit \(2"):
+            run()
+    assert len(db.sql("SELECT * FROM person", db.owner).rows) == 3
+    assert len(db.sql("SELECT * FROM person WHERE age > 25", ALICE).rows) == 2
+    assert len(db.one_off("SELECT * FROM pet WHERE species = 'cat'", ALICE)[1]) == 2
+    db.sql("SET row_limit TO 10", db.owner)
+    assert len(db.sql("SELECT * FROM person", ALICE).rows) == 3
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("SET x = 1", "x is not a valid system variable"),
+        ("SHOW x", "x is not a valid system variable"),
+        ("SET row_limit = 'a'", "U64"),
+        ("SET row_limit = -1", "U64"),
+        ("SET row_limit = 18446744073709551616", "out of range"),
+    ],
+)
+def test_bad_set_and_show(db: Database, sql: str, fragment: str) -> None:
+    with pytest.raises(SqlError, match=fragment):
+        db.sql(sql, db.owner)
