@@ -145,6 +145,8 @@ class _Restore:
 
     waiting: set[int]
     rows: dict[str, Counter[bytes]] = field(default_factory=dict)
+    #: An ``InitialSubscription`` came on the new connection (else the legacy layer is gone).
+    legacy_back: bool = False
 
 
 class Session:
@@ -183,9 +185,15 @@ class Session:
         self._arg_codecs: dict[str, tuple[Any, Codec]] = {}
         #: (tables, their collected rows, their diff) prepared by ``receive_steps``.
         self._prepared: tuple[Any, Any, MessageDiff] | None = None
-        #: Rows the last ``InitialSubscription`` gave the legacy set, per table: what the
-        #: next one replaces (other subscriptions' rows are not the legacy set's to drop).
-        self._legacy_rows: dict[str, list[bytes]] = {}
+        #: The legacy set's share of the cache, per table: what the next
+        #: ``InitialSubscription`` replaces (other subscriptions' rows are not its to drop).
+        #: Rows it holds for sure (the last ``InitialSubscription``, less what transactions
+        #: deleted since), and rows transactions inserted since into tables it reads, which
+        #: may be its or another subscription's (see ``_track_legacy``).
+        self._legacy_rows: dict[str, Counter[bytes]] = {}
+        self._legacy_maybe: dict[str, Counter[bytes]] = {}
+        #: Tables whose transaction rows change that share; empty while there is none.
+        self._legacy_reads: frozenset[str] = frozenset()
 
     # ---- state --------------------------------------------------------------------------
 
@@ -611,6 +619,8 @@ class Session:
             updates = prepared[1]  # receive_steps already cut these rows
         else:
             updates = self._collect(tables)
+        if self._legacy_reads and (ctx.cause is _REDUCER or ctx.cause is _UNKNOWN_TRANSACTION):
+            self._track_legacy(updates)
         if self._restore is not None:
             # Mid-restore: rows belong to the new connection's picture, reconciled at the end.
             self._stage(updates)
@@ -679,6 +689,8 @@ class Session:
     def _finish_restore(self, before_commit: BeforeCommit | None) -> list[SessionEvent]:
         assert self._restore is not None
         staged = self._restore.rows
+        if not self._restore.legacy_back:
+            self._reset_legacy()  # the old connection's legacy rows are not in the new picture
         self._restore = None
         full: dict[str, list[bytes]] = {}
         for name, counts in staged.items():
@@ -756,6 +768,7 @@ class Session:
                 rec.error = msg.error
                 affected.append(rec.query_id)
         self._restore = None
+        self._reset_legacy()
         events = [SubscriptionErrorEvent(None, msg.request_id, msg.error, tuple(affected))]
         diff = self.cache.reconcile({})
         events.extend(
@@ -776,7 +789,8 @@ class Session:
         new_rows = {name: ins for name, (_dels, ins) in updates.items()}
         if self._restore is not None:
             self._stage(updates)
-            self._legacy_rows = new_rows
+            self._set_legacy(new_rows)
+            self._restore.legacy_back = True
             if rec is not None:
                 rec.state = SubscriptionState.ACTIVE
                 self._restore.waiting.discard(rec.query_id)
@@ -792,15 +806,72 @@ class Session:
         # nothing. Tables no other subscription reads are the legacy set's alone and are
         # reconciled whole, which also replaces rows transactions added since.
         diff = self.cache.replace_layer(
-            self._legacy_rows, new_rows, whole=self._legacy_only_tables()
+            {name: list(c.elements()) for name, c in self._legacy_rows.items()},
+            new_rows,
+            maybe_old={name: list(c.elements()) for name, c in self._legacy_maybe.items()},
+            whole=self._legacy_only_tables(),
         )
         ctx = RowEventContext(EventCause.SUBSCRIBE_APPLIED, query_id=qid)
         events: list[SessionEvent] = [
             SubscriptionAppliedEvent(qid, msg.request_id, msg.total_host_execution_duration.micros)
         ]
         events.extend(self._commit(diff, ctx, before_commit))
-        self._legacy_rows = new_rows
+        self._set_legacy(new_rows)
         return events
+
+    def _set_legacy(self, new_rows: dict[str, list[bytes]]) -> None:
+        """Make ``new_rows`` (an ``InitialSubscription``'s) the legacy set's share."""
+        self._legacy_rows = {name: Counter(rows) for name, rows in new_rows.items()}
+        self._legacy_maybe = {}
+        reads = set(new_rows)
+        for s in self.subscriptions.values():
+            if s.kind is SubscriptionKind.LEGACY and s.is_live:
+                for q in s.queries:
+                    names = _query_tables(q)
+                    if not names:  # unreadable (e.g. SELECT * FROM *): it may read any table
+                        reads.update(t.name for t in self.cache)
+                    reads.update(names)
+        self._legacy_reads = frozenset(reads)
+
+    def _reset_legacy(self) -> None:
+        """The legacy set holds nothing any more (the cache was emptied or rebuilt without it)."""
+        self._legacy_rows = {}
+        self._legacy_maybe = {}
+        self._legacy_reads = frozenset()
+
+    def _track_legacy(self, updates: dict[str, tuple[list[bytes], list[bytes]]]) -> None:
+        """Keep the legacy share in step with a transaction on the tables the legacy set reads.
+
+        The server sends one merged delta per table, not saying which query a row left or
+        entered. A delete takes a sure legacy occurrence first, then a maybe one: the sure
+        share never grows past what the legacy set holds, so the next
+        ``InitialSubscription`` never drops another subscription's row. An insert is a
+        maybe, decided by ``replace_layer`` against the next ``InitialSubscription``: taken
+        as the legacy set's while the new rows keep the row as often, else left to the
+        other holders. What stays ambiguous: a maybe row the new legacy set no longer
+        matches (its query was dropped) is kept as another holder's, so if it was the
+        legacy set's alone it stays cached with no delete to come; and a delete that was in
+        truth another subscription's (possible with joins) leaves one count too many.
+        """
+        reads = self._legacy_reads
+        for name, (deletes, inserts) in updates.items():
+            if name not in reads:
+                continue
+            held = self._legacy_rows.get(name)
+            maybe = self._legacy_maybe.get(name)
+            for b in deletes:
+                if held and held[b] > 0:
+                    held[b] -= 1
+                    if not held[b]:
+                        del held[b]
+                elif maybe and maybe[b] > 0:
+                    maybe[b] -= 1
+                    if not maybe[b]:
+                        del maybe[b]
+            if inserts:
+                if maybe is None:
+                    maybe = self._legacy_maybe[name] = Counter()
+                maybe.update(inserts)
 
     def _legacy_only_tables(self) -> set[str]:
         """Tables that no live non-legacy subscription reads (none, if a query is unreadable)."""

@@ -148,3 +148,114 @@ def test_legacy_only_session_still_reconciles_every_table() -> None:
     events = legacy(session, server, ["SELECT * FROM user"], {"user": [BOB, CAROL]})
     assert changes(events) == {"user": ([CAROL], [], []), "message": ([], [HI], [])}
     assert cached(session, "user") == [BOB, CAROL] and cached(session, "message") == []
+
+
+CAROL_OFF = User(CAROL.identity, "carol", False)
+CAZ = User(CAROL.identity, "caz", False)
+DAVE = User(Identity(0xC200 << 240 | 4), "dave", True)
+
+
+def counts(session: Session, server: FakeServer, rows: list[User]) -> list[int]:
+    table = session.cache.table("user")
+    return [table.ref_count(b) for b in server.encode_rows("user", rows)]
+
+
+def test_row_a_transaction_updated_in_a_shared_table_is_counted_once_after_resubscribe() -> None:
+    session, server = chat()
+    multi(session, server, "SELECT * FROM user WHERE online", {"user": [BOB]})
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB, CAROL_OFF]})
+    # Only the legacy query matches carol: one delete and one insert for her rename.
+    session.receive(
+        server.transaction("send_message", ("x",), deletes={"user": [CAROL_OFF]},
+                           inserts={"user": [CAZ]})
+    )  # fmt: skip
+    events = legacy(session, server, ["SELECT * FROM user"], {"user": [BOB, CAZ]})
+    assert changes(events) == {}  # the same set re-sent changes nothing
+    assert counts(session, server, [BOB, CAZ]) == [2, 1]  # the old code counted CAZ twice
+    session.receive(server.transaction("send_message", ("x",), deletes={"user": [CAZ]}))
+    assert cached(session, "user") == [BOB]  # no ghost row once the server deletes her
+
+
+def test_rows_transactions_insert_in_a_shared_table_keep_the_other_holders_counts() -> None:
+    session, server = chat()
+    multi(session, server, "SELECT * FROM user WHERE online", {"user": [BOB]})
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB]})
+    # DAVE matches both queries (two inserts); CAROL_OFF one of them, which is not told.
+    session.receive(
+        server.transaction("send_message", ("x",), inserts={"user": [DAVE, DAVE, CAROL_OFF]})
+    )
+    events = legacy(session, server, ["SELECT * FROM user"], {"user": [BOB, DAVE, CAROL_OFF]})
+    assert changes(events) == {}
+    assert counts(session, server, [BOB, DAVE, CAROL_OFF]) == [2, 2, 1]
+    # The next set drops the user query: the legacy counts go, the multi's stay.
+    events = legacy(session, server, ["SELECT * FROM message"], {"message": []})
+    assert changes(events) == {"user": ([], [CAROL_OFF], [])}
+    assert counts(session, server, [BOB, DAVE, CAROL_OFF]) == [1, 1, 0]
+    session.receive(server.transaction("send_message", ("x",), deletes={"user": [DAVE]}))
+    assert cached(session, "user") == [BOB]
+
+
+def test_row_a_transaction_inserted_that_the_new_legacy_set_lacks_is_kept() -> None:
+    session, server = chat()
+    multi(session, server, "SELECT * FROM user WHERE online", {"user": [BOB]})
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB]})
+    # One insert: the multi's or the legacy set's, the client cannot tell. Kept, since
+    # dropping it could drop the multi subscription's row.
+    session.receive(server.transaction("send_message", ("x",), inserts={"user": [DAVE]}))
+    events = legacy(session, server, ["SELECT * FROM message"], {"message": [HI]})
+    assert changes(events) == {"message": ([HI], [], [])}
+    assert counts(session, server, [BOB, DAVE]) == [1, 1]
+
+
+def test_legacy_layer_is_forgotten_when_a_subscription_error_empties_the_cache() -> None:
+    session, server = chat()
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB]})
+    session.receive(server.subscription_error(None, "every subscription dropped"))
+    assert cached(session, "user") == []
+    multi(session, server, "SELECT * FROM user", {"user": [BOB]})
+    events = legacy(session, server, ["SELECT * FROM message"], {"message": [HI]})
+    assert changes(events) == {"message": ([HI], [], [])}
+    assert cached(session, "user") == [BOB]  # the old code dropped the multi's BOB
+
+
+def test_legacy_layer_is_forgotten_when_a_reconnect_does_not_bring_the_legacy_set_back() -> None:
+    session, server = chat()
+    rec, _frame = session.subscribe_legacy(["SELECT * FROM user"])
+    session.receive(initial(server, rec.request_id, {"user": [BOB]}))
+    # The connection ended for good (the client marks its subscriptions ERROR), then
+    # connect() again: nothing to restore, the cache starts clean.
+    rec.state = SubscriptionState.ERROR
+    session.begin_reconnect()
+    session.receive(server.identity_token())
+    assert session.restore_frames() == []
+    session.complete_restore()
+    assert cached(session, "user") == []
+    multi(session, server, "SELECT * FROM user", {"user": [BOB]})
+    legacy(session, server, ["SELECT * FROM message"], {"message": [HI]})
+    assert cached(session, "user") == [BOB]
+
+
+def test_legacy_set_restored_by_a_reconnect_replaces_the_new_connections_rows() -> None:
+    session, server = chat()
+    multi(session, server, "SELECT * FROM user WHERE online", {"user": [BOB]})
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB]})
+    session.begin_reconnect()
+    session.receive(server.identity_token())
+    frames = session.restore_frames()
+    assert len(frames) == 2
+    multi_rec, legacy_rec = sorted(session.subscriptions.values(), key=lambda r: r.query_id)
+    session.receive(initial(server, legacy_rec.request_id, {"user": [BOB, CAROL_OFF]}))
+    # A transaction during the restore renames carol (the legacy query alone matches her).
+    session.receive(
+        server.transaction("send_message", ("x",), deletes={"user": [CAROL_OFF]},
+                           inserts={"user": [CAZ]})
+    )  # fmt: skip
+    session.receive(
+        server.subscribe_applied(multi_rec.query_id, {"user": [BOB]}, multi_rec.request_id)
+    )
+    assert not session.restoring
+    assert counts(session, server, [BOB, CAZ]) == [2, 1]
+    legacy(session, server, ["SELECT * FROM user"], {"user": [BOB, CAZ]})
+    assert counts(session, server, [BOB, CAZ]) == [2, 1]
+    legacy(session, server, ["SELECT * FROM message"], {"message": []})
+    assert cached(session, "user") == [BOB]

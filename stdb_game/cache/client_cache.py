@@ -29,6 +29,23 @@ def _still_cached(table: TableCache[Any], rows: Sequence[bytes]) -> list[bytes]:
     return [b for b, n in Counter(rows).items() for _ in range(min(n, ref_count(b)))]
 
 
+def _assumed_old(old: Sequence[bytes], maybe: Sequence[bytes], new: Sequence[bytes]) -> list[bytes]:
+    """``old`` plus each ``maybe`` occurrence up to the count ``new`` gives its row beyond ``old``.
+
+    A row the layer may or may not have gained since is taken as the layer's exactly when
+    the new rows keep it as often: re-sending the same queries then changes no count, and a
+    row the new rows lack is never taken from another holder.
+    """
+    if not maybe:
+        return list(old)
+    held = Counter(old)
+    want = Counter(new)
+    out = list(old)
+    for b, n in Counter(maybe).items():
+        out.extend([b] * min(n, max(want[b] - held[b], 0)))
+    return out
+
+
 #: One table's part of a message: (deletes, inserts), each a sequence of row BSATN bytes.
 TableRows = tuple[Sequence[bytes], Sequence[bytes]]
 
@@ -169,20 +186,26 @@ class ClientCache:
         old_rows: Mapping[str, Sequence[bytes]],
         new_rows: Mapping[str, Sequence[bytes]],
         *,
+        maybe_old: Mapping[str, Sequence[bytes]] | None = None,
         whole: Collection[str] = (),
     ) -> MessageDiff:
         """The diff swapping one subscription's rows ``old_rows`` for ``new_rows``.
 
         For a subscription replaced whole (legacy ``Subscribe``) while others stay: its old
         rows are deleted and the new inserted, refcounted, so a row another subscription
-        also holds stays. Old occurrences no longer cached (a transaction removed them
-        since) are skipped, not reported as missing. Tables in ``whole`` are this
-        subscription's alone: each is reconciled to exactly its ``new_rows`` (empty when
-        absent), which also catches rows transactions added since. Tables come in the
-        order of ``new_rows``, then the others. Unknown names raise ``ProtocolError``.
-        Commit the result with ``commit``.
+        also holds stays. ``maybe_old`` are occurrences that may be this subscription's or
+        another's (rows transactions inserted since into a table both read): each counts as
+        old only while ``new_rows`` has its row more often than ``old_rows`` does, so the
+        same rows re-sent change no count and a row the new rows lack is never dropped from
+        another holder. Old occurrences no longer cached (a transaction removed them since)
+        are skipped, not reported as missing. Tables in ``whole`` are this subscription's
+        alone: each is reconciled to exactly its ``new_rows`` (empty when absent), which
+        also catches rows transactions added since. Tables come in the order of
+        ``new_rows``, then the others. Unknown names raise ``ProtocolError``. Commit the
+        result with ``commit``.
         """
         tables = self._tables
+        maybe = maybe_old or {}
         for name in new_rows:
             if name not in tables:
                 raise ProtocolError(
@@ -191,7 +214,8 @@ class ClientCache:
                 )
         diffs: dict[str, TableDiff[Any]] = {}
         # Tables in message order (row callbacks follow it), then the rest this touches.
-        for name in dict.fromkeys([*new_rows, *old_rows, *(n for n in tables if n in whole)]):
+        names = [*new_rows, *old_rows, *maybe, *(n for n in tables if n in whole)]
+        for name in dict.fromkeys(names):
             table = tables.get(name)
             if table is None:
                 continue  # old rows of a table no longer registered: nothing cached to drop
@@ -199,7 +223,8 @@ class ClientCache:
             if name in whole:
                 diffs[name] = table.reconcile(new)
             else:
-                diffs[name] = table.prepare(_still_cached(table, old_rows.get(name, ())), new)
+                old = _assumed_old(old_rows.get(name, ()), maybe.get(name, ()), new)
+                diffs[name] = table.prepare(_still_cached(table, old), new)
         return _message_diff(diffs)
 
     def clear(self) -> dict[str, list[Any]]:

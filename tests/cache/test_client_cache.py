@@ -124,6 +124,25 @@ def test_replace_layer_reconciles_whole_tables_exactly() -> None:
         cache.replace_layer({}, {"ghost": []})
 
 
+def test_replace_layer_takes_maybe_rows_as_old_only_as_often_as_the_new_rows_keep_them() -> None:
+    cache = chat_cache()
+    # Since the layer's last rows, transactions inserted 1 twice and 2 and 3 once each,
+    # each occurrence the layer's or another subscription's: the message did not say.
+    maybe = [player(1, 0), player(1, 0), player(2, 0), player(3, 0)]
+    cache.apply_message({"player": ([], [player(9, 0), *maybe])})
+    diff = cache.replace_layer(
+        {"player": [player(9, 0)]},
+        {"player": [player(1, 0), player(3, 0), player(3, 0)]},
+        maybe_old={"player": maybe},
+    )
+    # 1: new once, taken once as old (unchanged); 2: new lacks it, kept for the other
+    # holder; 3: new twice, one maybe taken, so one count more; 9: the layer's, gone.
+    assert events(diff["player"]) == ([], [(9, 0)], [])
+    cache.commit(diff)
+    table = cache.table("player")
+    assert [table.ref_count(player(i, 0)) for i in (1, 2, 3, 9)] == [2, 1, 2, 0]
+
+
 def test_replace_layer_lists_tables_in_message_order() -> None:
     cache = chat_cache()  # registered: player, position, note
     cache.apply_message({"player": ([], [player(1, 0)])})
