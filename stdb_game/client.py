@@ -45,7 +45,7 @@ from .events import (
 )
 from .sats.values import ConnectionId, Identity
 from .schema import ModuleSchema
-from .session import Session, SubscriptionRecord, SubscriptionState
+from .session import Session, SubscriptionKind, SubscriptionRecord, SubscriptionState
 from .transport import CloseInfo, CloseKind, Transport, WebSocketTransport, build_subscribe_url
 from .transport.base import CLOSE_ABNORMAL
 from .transport.handshake import AddrInfo, PendingWebSocket, resolve
@@ -894,16 +894,18 @@ class Client:
     def _check_can_connect(self) -> None:
         """Refuse a second connect; after a drop, start the new connection from a clean slate.
 
-        A client whose connection ended (reconnects off, or given up) may ``connect()``
-        again: its cache is reconciled to the new connection's subscriptions like after a
-        reconnect (the old rows are deleted, with callbacks). After ``disconnect()`` it may not.
+        A client whose connection ended for good (reconnects off, or given up: both leave
+        the same state) may ``connect()`` again: its subscriptions ended (``ERROR``) and
+        are not resent, and its cache is reconciled to the new connection's subscriptions
+        like after a reconnect (the old rows are deleted, with callbacks). After
+        ``disconnect()`` it may not.
         """
         if self.state is ClientState.CLOSED:
             raise StdbError(_CLOSED_HINT)
         if self.transport is not None or self.state is not ClientState.DISCONNECTED:
             raise StdbError(f"connect() called on a client that is already {self.state.value}")
-        if self._ever_connected and self.session is not None and not self.session.restoring:
-            self.session.begin_reconnect()
+        if self._ever_connected and self.session is not None:
+            self.session.begin_reconnect(self._queued_call_ids())
 
     def _step_first_connect(self) -> None:
         """Advance a ``begin_connect()`` handshake as far as the socket allows now."""
@@ -1028,6 +1030,40 @@ class Client:
             )
         return self.session
 
+    def _check_can_send(self) -> None:
+        """Raise if a request could be neither sent nor queued now.
+
+        Requests call it before the session records them, so a refused one leaves no
+        state (no subscription resent later, no call counted lost).
+        """
+        if self.state is ClientState.CONNECTED and self.transport is not None:
+            return
+        if self.state is ClientState.CLOSED:
+            raise StdbError(f"not connected: the request was not sent; {_CLOSED_HINT}")
+        if self.state is ClientState.DISCONNECTED and self._ever_connected:
+            if self._refusal is not None and self._token is None:
+                raise StdbError(
+                    "not connected (reconnecting gave up: the server refused this client's "
+                    "token, then a connection without a token too): the request was not "
+                    "sent; call client.connect() again once the server accepts connections"
+                )
+            if self._refusal is not None:
+                raise StdbError(
+                    "not connected (reconnecting gave up: the server refused this "
+                    "client's token): the request was not sent; call "
+                    "client.forget_token() then client.connect() to go on as a NEW "
+                    "identity"
+                )
+            raise StdbError(
+                "not connected (the connection ended and is not being restored): the "
+                "request was not sent; call connect() again first"
+            )
+        if len(self._outbox) >= self.outbox_limit:
+            raise StdbError(
+                f"{len(self._outbox)} requests are already waiting for the connection "
+                f"(outbox_limit={self.outbox_limit}); not queueing more"
+            )
+
     def _send(self, frame: bytes) -> None:
         if len(frame) > MAX_CLIENT_MESSAGE_BYTES:
             raise EncodeError(
@@ -1036,25 +1072,7 @@ class Client:
                 type_name="ClientMessage",
             )
         if self.state is not ClientState.CONNECTED or self.transport is None:
-            if self.state is ClientState.CLOSED:
-                raise StdbError(f"not connected: the request was not sent; {_CLOSED_HINT}")
-            if self.state is ClientState.DISCONNECTED and self._ever_connected:
-                if self._refusal is not None:
-                    raise StdbError(
-                        "not connected (reconnecting gave up: the server refused this "
-                        "client's token): the request was not sent; call "
-                        "client.forget_token() then client.connect() to go on as a NEW "
-                        "identity"
-                    )
-                raise StdbError(
-                    "not connected (the connection ended and is not being restored): the "
-                    "request was not sent; call connect() again first"
-                )
-            if len(self._outbox) >= self.outbox_limit:
-                raise StdbError(
-                    f"{len(self._outbox)} requests are already waiting for the connection "
-                    f"(outbox_limit={self.outbox_limit}); not queueing more"
-                )
+            self._check_can_send()
             self._outbox.append(frame)  # sent once the connection is (back) up
             return
         if not self.transport.is_open:
@@ -1071,28 +1089,48 @@ class Client:
 
     def subscribe(self, queries: str | Sequence[str]) -> SubscriptionHandle:
         """Subscribe to one or more SQL queries as one set; returns its handle."""
-        rec, frame = self._session("subscribe()").subscribe(queries, self._clock())
-        handle = SubscriptionHandle(self, rec)
-        self._subs[rec.query_id] = handle
-        self._send(frame)
-        return handle
+        session = self._session("subscribe()")
+        self._check_can_send()
+        rec, frame = session.subscribe(queries, self._clock())
+        return self._send_subscription(session, rec, frame, {})
 
     def subscribe_single(self, query: str) -> SubscriptionHandle:
         """The deprecated single-query path (``SubscribeSingle``); prefer ``subscribe``."""
-        rec, frame = self._session("subscribe_single()").subscribe(
-            query, self._clock(), single=True
-        )
-        handle = SubscriptionHandle(self, rec)
-        self._subs[rec.query_id] = handle
-        self._send(frame)
-        return handle
+        session = self._session("subscribe_single()")
+        self._check_can_send()
+        rec, frame = session.subscribe(query, self._clock(), single=True)
+        return self._send_subscription(session, rec, frame, {})
 
     def subscribe_legacy(self, queries: Sequence[str]) -> SubscriptionHandle:
         """The legacy ``Subscribe``: replaces every earlier legacy query set."""
-        rec, frame = self._session("subscribe_legacy()").subscribe_legacy(queries, self._clock())
+        session = self._session("subscribe_legacy()")
+        self._check_can_send()
+        # The sets this one replaces, to put back if the frame is refused.
+        before = {
+            q: r.state
+            for q, r in session.subscriptions.items()
+            if r.kind is SubscriptionKind.LEGACY
+        }
+        rec, frame = session.subscribe_legacy(queries, self._clock())
+        return self._send_subscription(session, rec, frame, before)
+
+    def _send_subscription(
+        self,
+        session: Session,
+        rec: SubscriptionRecord,
+        frame: bytes,
+        replaced: dict[int, SubscriptionState],
+    ) -> SubscriptionHandle:
+        """Send a recorded subscription; if the frame is refused, forget it again."""
+        try:
+            self._send(frame)
+        except StdbError:
+            session.withdraw(query_id=rec.query_id)
+            for qid, state in replaced.items():
+                session.subscriptions[qid].state = state
+            raise
         handle = SubscriptionHandle(self, rec)
         self._subs[rec.query_id] = handle
-        self._send(frame)
         return handle
 
     def subscribe_to_all_tables(self) -> SubscriptionHandle:
@@ -1148,6 +1186,7 @@ class Client:
         calls (``conn.reducers.<name>(...)``) follow the same rule.
         """
         session = self._session(f"call_reducer({name!r})")
+        self._check_can_send()
         flags: Any = kwargs.pop("call_flags", None)
         rdef0 = session.schema.reducers.get(name)
         if (
@@ -1185,14 +1224,24 @@ class Client:
         rid, frame = session.call_reducer(
             name, payload, flags=P.CallReducerFlags(flags), now=self._clock()
         )
-        self._send(frame)
+        try:
+            self._send(frame)
+        except StdbError:
+            session.withdraw(request_id=rid)  # refused: not pending, never counted lost
+            raise
         return rid
 
     def one_off_query(self, sql: str, callback: Callable[[OneOffQueryResult], None]) -> bytes:
         """Run ``sql`` once; ``callback(result)`` fires inside a later tick."""
-        mid, frame = self._session("one_off_query()").one_off_query(sql, self._clock())
+        session = self._session("one_off_query()")
+        self._check_can_send()
+        mid, frame = session.one_off_query(sql, self._clock())
+        try:
+            self._send(frame)
+        except StdbError:
+            session.withdraw(message_id=mid)
+            raise
         self._one_off_callbacks[mid] = callback
-        self._send(frame)
         return mid
 
     # ---- the tick ---------------------------------------------------------------------------
@@ -1691,31 +1740,46 @@ class Client:
         log.info("disconnected: %s", reason.describe())
         if self._recorder is not None:
             self._recorder.disconnect(reason.describe(), self._clock(), info)
-        self._fail_one_off_queries("the connection was lost before the answer came")
+        failed = self._fail_one_off_queries("the connection was lost before the answer came")
         if will:
             self.state = ClientState.RECONNECTING
             self._reconnecting = True
             assert self.session is not None
-            self.session.begin_reconnect()
+            # Calls still in the outbox were never sent: they wait for the next connection.
+            self.session.begin_reconnect(self._queued_call_ids())
             self._schedule_reconnect()
         else:
             self.state = ClientState.DISCONNECTED
             self._end_subscriptions("the connection ended")
-            self._lose_requests("the connection ended")
+            self._lose_requests("the connection ended", failed)
         self._fire_list(self._on_disconnect, "on_disconnect", reason)
 
-    def _fail_one_off_queries(self, why: str) -> None:
+    def _fail_one_off_queries(self, why: str) -> int:
         """One-off queries in flight get an error result instead of waiting forever."""
         pending, self._one_off_callbacks = self._one_off_callbacks, {}
         for mid, cb in pending.items():
             self._guard("one_off_query callback", cb, OneOffQueryResult(mid, None, [], why))
+        return len(pending)
 
-    def _lose_requests(self, why: str) -> None:
+    def _queued_call_ids(self) -> set[int]:
+        """Request ids of the reducer calls waiting in the outbox (never sent yet)."""
+        ids: set[int] = set()
+        for frame in self._outbox:
+            try:
+                msg = P.decode_client_message(frame)
+            except ProtocolError:  # pragma: no cover - we encoded it ourselves
+                continue
+            if isinstance(msg, P.CallReducer):
+                ids.add(msg.request_id)
+        return ids
+
+    def _lose_requests(self, why: str, failed_queries: int = 0) -> None:
         """The connection is over for good: what waited for it is lost, and says so.
 
         Reducer calls still in the outbox or unanswered count in ``session.lost_calls``
         (each once), queued one-off queries get an error result, and one warning gives
-        the numbers. Subscriptions are marked ``ERROR`` by ``_end_subscriptions``.
+        the numbers (``failed_queries``: one-off queries the caller already failed).
+        Subscriptions are marked ``ERROR`` by ``_end_subscriptions``.
         """
         outbox, self._outbox = self._outbox, []
         session = self.session
@@ -1735,8 +1799,7 @@ class Client:
             lost.update(c.request_id for c in session.pending_calls)
             session.pending_calls.clear()
             session.lost_calls += len(lost)
-        queries = len(self._one_off_callbacks)
-        self._fail_one_off_queries(f"{why} before the answer came")
+        queries = failed_queries + self._fail_one_off_queries(f"{why} before the answer came")
         if lost or queries or others:
             log.warning(
                 "%s: %d reducer call(s) lost (never sent, or sent with no answer; counted in "
@@ -1815,6 +1878,10 @@ class Client:
         self._next_reconnect_at = None
         self._reconnecting = False
         self._end_subscriptions(f"reconnecting failed: {exc}")
+        if self.session is not None:
+            # As when a connection ends with reconnects off: nothing is waited for, and
+            # the next connect() starts clean.
+            self.session.abandon_restore()
         self._lose_requests("reconnecting gave up")
         self._fire_list(self._on_connect_error, "on_connect_error", exc)
         reason = DisconnectReason(DisconnectKind.ERROR, None, "reconnect gave up", exc, None, False)

@@ -13,7 +13,7 @@ import enum
 import logging
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,17 +215,20 @@ class Session:
         who = self.identity.to_hex()[:16] if self.identity else "?"
         return f"Session(identity={who}…, subscriptions={len(self.subscriptions)})"
 
-    def begin_reconnect(self) -> None:
+    def begin_reconnect(self, still_queued: Collection[int] = ()) -> None:
         """Forget the server-side state of the old connection, keep subscriptions and cache.
 
         Calls in flight are lost (their outcome is unknown): they are counted in
-        ``lost_calls`` and dropped. After the new ``IdentityToken``, ``restore_frames``
+        ``lost_calls`` and dropped. Calls whose request id is in ``still_queued`` were never
+        sent (they wait in the client's outbox for the next connection), so they stay
+        pending and are not counted. After the new ``IdentityToken``, ``restore_frames``
         resubscribes every live subscription; the cache is reconciled once all are back.
         """
         self.connection_id = None
         self.identity = None
-        self.lost_calls += len(self.pending_calls)
-        self.pending_calls.clear()
+        kept = [c for c in self.pending_calls if c.request_id in still_queued]
+        self.lost_calls += len(self.pending_calls) - len(kept)
+        self.pending_calls = deque(kept)
         self._one_off.clear()
         self.failed = None
         live = [s for s in self.subscriptions.values() if s.is_live]
@@ -247,6 +250,29 @@ class Session:
             rec.request_id = self._take_request_id()
             frames.append(self._subscribe_frame(rec))
         return frames
+
+    def abandon_restore(self) -> None:
+        """The connection ended for good while restoring: wait for nothing any more.
+
+        The cache keeps its rows (and the staged ones are dropped) until the next
+        ``begin_reconnect``, as when a connection ends with reconnects off.
+        """
+        self._restore = None
+
+    def withdraw(
+        self,
+        *,
+        query_id: int | None = None,
+        request_id: int | None = None,
+        message_id: bytes | None = None,
+    ) -> None:
+        """Forget a request that was refused before it was sent, so it leaves no state."""
+        if query_id is not None:
+            self.subscriptions.pop(query_id, None)
+        if request_id is not None:
+            self.pending_calls = deque(c for c in self.pending_calls if c.request_id != request_id)
+        if message_id is not None:
+            self._one_off.pop(message_id, None)
 
     def complete_restore(self, before_commit: BeforeCommit | None = None) -> list[SessionEvent]:
         """Finish a reconnect that has no subscription left to wait for (reconciles the cache)."""
