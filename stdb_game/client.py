@@ -603,6 +603,8 @@ class Client:
         self._ka_mark = 0  # transport.bytes_in at the last look
         self._ka_quiet_since = 0.0  # the last look that found something received
         self._ka_pinged_at: float | None = None
+        #: A ``begin_connect()`` failure, reported by the next tick (not inside the call).
+        self._connect_failure: BaseException | None = None
         self._bytes_out_seen = 0
         self._tick_callback_errors = 0
         # The read time and apply time of the message being applied (for ClientStats).
@@ -857,8 +859,11 @@ class Client:
         schema (fetching one is blocking HTTP). ``addresses`` are the server's addresses,
         resolved beforehand (``stdb_game.transport.handshake.resolve`` or the event loop's
         ``getaddrinfo``); without them the host name is resolved here, which can wait on
-        DNS. A refusal or failure reaches ``on_connect_error`` inside a tick and leaves the
-        client ``DISCONNECTED``. A ``transport_factory`` is called here, and may block.
+        DNS. A refusal or failure (a refused handshake, a failed lookup, a
+        ``transport_factory`` that raises) reaches ``on_connect_error`` inside the next
+        tick and leaves the client ``DISCONNECTED``; ``begin_connect()`` itself raises only
+        for misuse (no schema, already connected). A ``transport_factory`` is called here,
+        and may block.
         """
         self._check_can_connect()
         if self._schema is None:
@@ -886,8 +891,8 @@ class Client:
                 addresses=list(addrs),
             )
         except (StdbError, OSError) as exc:
-            self._fire_list(self._on_connect_error, "on_connect_error", exc)
-            raise
+            # Reported by the next tick, like a failure later in the handshake.
+            self._connect_failure = exc
         self.state = ClientState.CONNECTING
         return self
 
@@ -926,13 +931,18 @@ class Client:
                     )
                     return
                 exc = self._refused_token(exc)
-            self.state = ClientState.DISCONNECTED
-            log.error("connecting failed: %s", exc)
-            self._fire_list(self._on_connect_error, "on_connect_error", exc)
+            self._report_connect_failure(exc)
             return
         if transport is not None:
             self._pending = None
             self._transport_opened(transport, self._url())
+
+    def _report_connect_failure(self, exc: BaseException) -> None:
+        """A ``begin_connect()`` that failed: DISCONNECTED, then ``on_connect_error`` (in a tick)."""
+        self._connect_failure = None
+        self.state = ClientState.DISCONNECTED
+        log.error("connecting failed: %s", exc)
+        self._fire_list(self._on_connect_error, "on_connect_error", exc)
 
     @property
     def url(self) -> str:
@@ -1001,6 +1011,7 @@ class Client:
         if self._pending is not None:
             self._pending.abort()
             self._pending = None
+        self._connect_failure = None
         self.state = ClientState.CLOSED
         self._next_reconnect_at = None
         if was_open:
@@ -1280,7 +1291,9 @@ class Client:
         self._in_tick = True
         try:
             if transport is None:
-                if self._pending is not None and self.state is ClientState.CONNECTING:
+                if self._connect_failure is not None:
+                    self._report_connect_failure(self._connect_failure)
+                elif self._pending is not None and self.state is ClientState.CONNECTING:
                     self._step_first_connect()  # begin_connect()'s handshake
                 else:
                     self._maybe_reconnect(start)

@@ -144,6 +144,43 @@ def test_a_call_queued_through_a_failed_attempt_is_sent_and_answered_not_lost() 
     assert client.session.lost_calls == 0
 
 
+def test_begin_connect_reports_a_failing_factory_in_the_next_tick() -> None:
+    schema = game_schema()
+    server = FakeServer(schema)
+    client = Client("ws://fake:3000", "game", schema=schema,
+                    transport_factory=server.transport_factory)  # fmt: skip
+    seen: list[tuple[bool, BaseException]] = []
+    client.on_connect_error(lambda e: seen.append((client._in_tick, e)))
+    server.refuse_next.append(ConnectError("refused"))
+    client.begin_connect()  # does not raise
+    assert seen == []
+    assert client.state is ClientState.CONNECTING
+    client.tick()
+    assert [(inside, str(e)) for inside, e in seen] == [(True, "refused")]
+    assert client.state is ClientState.DISCONNECTED
+    client.tick()
+    assert len(seen) == 1  # reported once
+
+
+def test_begin_connect_reports_a_failed_lookup_in_the_next_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import stdb_game.client as client_mod
+
+    def no_dns(url: str) -> Any:
+        raise ConnectError(f"cannot resolve {url}")
+
+    monkeypatch.setattr(client_mod, "resolve", no_dns)
+    client = Client("ws://nowhere:3000", "game", schema=game_schema())
+    seen: list[tuple[bool, str]] = []
+    client.on_connect_error(lambda e: seen.append((client._in_tick, type(e).__name__)))
+    client.begin_connect()
+    assert seen == []
+    client.tick()
+    assert seen == [(True, "ConnectError")]
+    assert client.state is ClientState.DISCONNECTED
+
+
 def test_the_end_warning_counts_one_off_queries_in_flight(caplog: Any) -> None:
     client, server = connected_client()
     results: list[Any] = []
