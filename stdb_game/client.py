@@ -601,8 +601,10 @@ class Client:
         # Keepalive: tick() only compares its start time with _ka_deadline (inf when off).
         self._ka_deadline = math.inf
         self._ka_mark = 0  # transport.bytes_in at the last look
-        self._ka_quiet_since = 0.0  # the last look that found something received
+        self._ka_quiet_since = 0.0  # when something was last received (as far as known)
         self._ka_pinged_at: float | None = None
+        self._ka_heard_at = -math.inf  # the start of the last tick that read frames
+        self._ka_heard_seen = -math.inf  # _ka_heard_at as the last keepalive look saw it
         #: A ``begin_connect()`` failure, reported by the next tick (not inside the call).
         self._connect_failure: BaseException | None = None
         self._bytes_out_seen = 0
@@ -1303,6 +1305,7 @@ class Client:
                 # With a full queue, poll(0) takes no message but still answers pings.
                 frames = transport.poll(room if room > 0 else 0)
                 if frames:
+                    self._ka_heard_at = start  # when they arrived, for the keepalive
                     frames_read = len(frames)
                     bytes_in = sum(map(len, frames))
                     for f in frames:
@@ -1666,6 +1669,7 @@ class Client:
         self._ka_mark = transport.bytes_in
         now = self._clock()
         self._ka_quiet_since = now
+        self._ka_heard_at = self._ka_heard_seen = -math.inf
         interval, timeout = self.keepalive_interval, self.keepalive_timeout
         if interval is None or timeout is None or not transport.supports_keepalive:
             self._ka_deadline = math.inf
@@ -1686,9 +1690,14 @@ class Client:
         received = t.bytes_in
         if received != self._ka_mark or self._queue or t.buffered_frames:
             self._ka_mark = received
-            self._ka_quiet_since = now
+            # Silence is counted from the tick that read the last frames, not from this
+            # look (up to interval/4 later); a Ping or Pong alone has no read time: now.
+            heard = self._ka_heard_at
+            quiet = heard if heard != self._ka_heard_seen else now
+            self._ka_heard_seen = heard
+            self._ka_quiet_since = quiet
             self._ka_pinged_at = None
-            self._ka_deadline = now + interval / _KEEPALIVE_LOOKS
+            self._ka_deadline = min(now + interval / _KEEPALIVE_LOOKS, quiet + interval)
             t.take_pongs()  # nobody else reads them: do not let them pile up
             return
         look = interval / _KEEPALIVE_LOOKS

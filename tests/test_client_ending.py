@@ -215,3 +215,17 @@ def test_after_the_anonymous_retry_is_refused_requests_do_not_say_forget_token()
         client.call_reducer("spawn")
     assert "forget_token" not in str(info.value)
     assert "without a token" in str(info.value)
+
+
+def test_keepalive_counts_silence_from_when_frames_arrived() -> None:
+    clock = FakeClock()
+    client, server = connected_client(clock=clock)  # the IdentityToken was read at t=0
+    t = server.transport
+    first_ping = None
+    for second in range(1, 20):
+        clock.advance(1.0)
+        client.tick()
+        if t.pings_sent and first_ping is None:
+            first_ping = second
+    # interval=15 s from the read at t=0, not from the look (t=4) that noticed it.
+    assert first_ping == 15
