@@ -1988,11 +1988,13 @@ class ClientBuilder:
         return self
 
     def with_credentials(
-        self, store: Any, key: str | None = None, *, on_token_refused: str = "raise"
+        self, store: Any, key: str | None = None, *, on_token_refused: str | None = None
     ) -> ClientBuilder:
+        """Keep the token in ``store``; ``on_token_refused`` (None: leave it as set) too."""
         self._kw["credentials"] = store
         self._kw["credentials_key"] = key
-        self._kw["on_token_refused"] = on_token_refused
+        if on_token_refused is not None:
+            self._kw["on_token_refused"] = on_token_refused
         return self
 
     def with_reconnect(self, policy: ReconnectPolicy | bool) -> ClientBuilder:

@@ -7,13 +7,15 @@ starts clean; a refused request leaves no state; each lost call counts once.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import FakeClock, connected_client, game_schema
 
 from stdb_game import protocol as P
-from stdb_game.client import Client, ClientState, ReconnectPolicy
+from stdb_game.client import Client, ClientBuilder, ClientState, ReconnectPolicy
+from stdb_game.credentials import CredentialStore
 from stdb_game.errors import AuthError, ConnectError, StdbError
 from stdb_game.events import EventCause
 from stdb_game.session import SubscriptionState
@@ -215,6 +217,22 @@ def test_after_the_anonymous_retry_is_refused_requests_do_not_say_forget_token()
         client.call_reducer("spawn")
     assert "forget_token" not in str(info.value)
     assert "without a token" in str(info.value)
+
+
+def test_with_credentials_keeps_an_earlier_on_token_refused(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    builder = (
+        ClientBuilder()
+        .with_uri("ws://fake:3000")
+        .with_module_name("game")
+        .with_schema(game_schema())
+        .with_option("on_token_refused", "anonymous")
+        .with_credentials(store)
+    )
+    assert builder.build().on_token_refused == "anonymous"
+    assert builder.with_credentials(store, on_token_refused="raise").build().on_token_refused == (
+        "raise"
+    )
 
 
 def test_keepalive_counts_silence_from_when_frames_arrived() -> None:
