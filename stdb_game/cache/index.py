@@ -95,6 +95,14 @@ class _OrderedKeys:
                 s.insert(i, k)
                 ok.insert(i, o)
 
+    def _keys_between(
+        self, live: dict[Any, Any], lo: Any, hi: Any, hi_inclusive: bool, prefix: tuple[Any, ...]
+    ) -> list[Any]:
+        """The live keys from ``lo`` to ``hi`` (under ``prefix``), in index order."""
+        s = self._sorted_keys(live)
+        start, end = self._bounds(s, lo, hi, hi_inclusive, prefix)
+        return s[start:end]
+
     def _bounds(
         self, s: list[Any], lo: Any, hi: Any, hi_inclusive: bool, prefix: tuple[Any, ...] = ()
     ) -> tuple[int, int]:
@@ -179,9 +187,7 @@ class UniqueIndex(_OrderedKeys, Generic[RowT]):
         prefix: tuple[Any, ...] = (),
     ) -> list[RowT]:
         by_key = self.rows_by_key
-        s = self._sorted_keys(by_key)
-        start, end = self._bounds(s, lo, hi, hi_inclusive, prefix)
-        return [by_key[k] for k in s[start:end]]
+        return [by_key[k] for k in self._keys_between(by_key, lo, hi, hi_inclusive, prefix)]
 
     def update(
         self,
@@ -316,11 +322,9 @@ class MultiIndex(_OrderedKeys, Generic[RowT]):
         prefix: tuple[Any, ...] = (),
     ) -> list[RowT]:
         buckets = self.buckets
-        s = self._sorted_keys(buckets)
-        start, end = self._bounds(s, lo, hi, hi_inclusive, prefix)
         out: list[RowT] = []
         extend = out.extend
-        for k in s[start:end]:
+        for k in self._keys_between(buckets, lo, hi, hi_inclusive, prefix):
             extend(buckets[k].values())
         return out
 
