@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,24 +118,9 @@ def test_terminal_chat_echoes_piped_input_before_exiting(
 
 def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
     """The server goes away mid-game: the bot keeps its frame rate, reconnects, carries on."""
-    data = tmp_path / "data"
-    module = DEMOS["chat"].module
-    args = ["--log-level", "WARNING"]
-    server = start_dev_server(module, data_dir=data, extra_args=args)
-    port = server.port
-    bot = start_bot(
-        "chat", ["--bot", "--seconds", "16", "--server", server.url, "--name", "phoenix"], bot_env
+    summary = _bot_through_a_restart(
+        "chat", ["--seconds", "16", "--name", "phoenix"], tmp_path, bot_env, up=3.5, down=1.0
     )
-    try:
-        time.sleep(3.5)
-        server.stop()
-        time.sleep(1.0)
-        server = start_dev_server(module, port=port, data_dir=data, extra_args=args)
-        summary, _ = finish(bot)
-    finally:
-        server.stop()
-        if bot.poll() is None:
-            bot.kill()
     assert summary["drops"] >= 1
     assert summary["net"]["reconnects"] >= 1
     assert summary["state_at_end"] == "connected"
@@ -147,28 +133,15 @@ def test_chat_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, 
 
 def test_arena_bot_rides_out_a_server_restart(tmp_path: Path, bot_env: dict[str, str]) -> None:
     """A drop is no death: the player keeps its circle and identity and plays on."""
-    data = tmp_path / "data"
-    module = DEMOS["arena"].module
-    args = ["--log-level", "WARNING"]
-    server = start_dev_server(module, data_dir=data, extra_args=args)
-    port = server.port
     shot = tmp_path / "arena.png"
-    bot = start_bot(
+    summary = _bot_through_a_restart(
         "arena",
-        ["--bot", "--seconds", "14", "--server", server.url, "--name", "phoenix",
-         "--screenshot", str(shot)],
+        ["--seconds", "14", "--name", "phoenix", "--screenshot", str(shot)],
+        tmp_path,
         bot_env,
-    )  # fmt: skip
-    try:
-        time.sleep(4.0)
-        server.stop()
-        time.sleep(1.5)
-        server = start_dev_server(module, port=port, data_dir=data, extra_args=args)
-        summary, _ = finish(bot)
-    finally:
-        server.stop()
-        if bot.poll() is None:
-            bot.kill()
+        up=4.0,
+        down=1.5,
+    )
     assert summary["drops"] >= 1 and summary["net"]["reconnects"] >= 1
     assert summary["state_at_end"] == "connected"
     assert summary["deaths"] == 0, summary  # not "You were eaten!" for a lost connection
@@ -269,3 +242,27 @@ def test_chat_bot_with_a_huge_message_in_history_keeps_to_its_seconds(
     assert huge == ["x" * 4096 + "... (message truncated, 1024 KB)"]
     assert summary["timing"]["frames"] > 3 * 20
     assert summary["stopped_by"] is None
+
+
+def _bot_through_a_restart(
+    demo: str, options: list[str], tmp_path: Path, bot_env: dict[str, str], up: float, down: float
+) -> dict[str, Any]:
+    """Run a bot against a dev server (with a data dir) that is stopped after ``up`` seconds
+    and started again on the same port ``down`` seconds later; the bot's summary."""
+    data = tmp_path / "data"
+    module = DEMOS[demo].module
+    args = ["--log-level", "WARNING"]
+    server = start_dev_server(module, data_dir=data, extra_args=args)
+    port = server.port
+    bot = start_bot(demo, ["--bot", "--server", server.url, *options], bot_env)
+    try:
+        time.sleep(up)  # the outage is the point of the test: it needs wall time
+        server.stop()
+        time.sleep(down)
+        server = start_dev_server(module, port=port, data_dir=data, extra_args=args)
+        summary, _ = finish(bot)
+    finally:
+        server.stop()
+        if bot.poll() is None:
+            bot.kill()
+    return summary
